@@ -1,0 +1,31 @@
+"""dmft: dynamical mean-field theory of gradient descent that reuses batches.
+
+See ``README.md`` and the docstrings of :func:`solve`, :func:`simulate`, :func:`compare`.
+"""
+
+__version__ = "0.1.0"
+
+from .activations import ACTIVATIONS, Activation
+from .api import simulate, solve
+from .io import load
+from .problem import Problem
+from .schedules import Bernoulli, Cyclic, Full, OnePass
+from .targets import TARGETS, Target
+from .trajectory import DivergenceError, Trajectory
+
+__all__ = [
+    "ACTIVATIONS",
+    "TARGETS",
+    "Activation",
+    "Bernoulli",
+    "Cyclic",
+    "DivergenceError",
+    "Full",
+    "OnePass",
+    "Problem",
+    "Target",
+    "Trajectory",
+    "load",
+    "simulate",
+    "solve",
+]

@@ -1,0 +1,200 @@
+"""The learning problem: target, student, data ratio, GD hyper-parameters, schedule."""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import Activation, get_activation
+from .schedules import Schedule, get_schedule
+from .targets import Target, get_target
+
+__all__ = ["Problem", "default_a"]
+
+_PSD_TOL = 1e-10
+
+
+def default_a(P: int) -> np.ndarray:
+    """Paper's second layer: +1/sqrt(P) for even j (0-based), -1/sqrt(P) for odd j."""
+    return np.where(np.arange(P) % 2 == 0, 1.0, -1.0) / np.sqrt(P)
+
+
+def _positive_real(name: str, value, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    v = float(value)
+    ok = np.isfinite(v) and (v >= 0 if allow_zero else v > 0)
+    if not ok:
+        rng = "[0, inf)" if allow_zero else "(0, inf)"
+        raise ValueError(f"{name} must be finite and in {rng}, got {value!r}")
+    return v
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer >= 1, got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def _float_array(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real array of shape {shape}, got {value!r}") from None
+    if arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {arr!r}")
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """One instance of GD on a two-layer network with a multi-index teacher (SPEC section 1).
+
+    Parameters
+    ----------
+    target : str or Target
+        Registry name (``dmft.TARGETS``) or a :class:`dmft.Target`; fixes K.
+    P : int
+        Number of hidden units, P >= 1.
+    activation : str or Activation
+        Registry name (``dmft.ACTIVATIONS``) or a :class:`dmft.Activation`.
+    alpha : float
+        Samples per dimension, n = alpha d, alpha > 0.
+    eta : float
+        Learning rate, eta > 0.
+    lam : float
+        Ridge (weight decay) strength, lam >= 0.
+    T : int
+        Number of time points t = 0..T-1 reported (T - 1 GD steps), T >= 1.
+    a : array of shape (P,), optional
+        Fixed second layer; default alternating +-1/sqrt(P).
+    M0 : array of shape (P, K), optional
+        Initial teacher overlap W0 W*^T / d; default 0.
+    Q0 : array of shape (P, P), optional
+        Initial student Gram W0 W0^T / d; symmetric with Q0 - M0 M0^T PSD; default I_P.
+    schedule : str or schedule object
+        ``"full"``, ``"one-pass"``, ``dmft.Cyclic(n_blocks)`` or ``dmft.Bernoulli(b)``.
+    noise : float
+        Label-noise variance Delta >= 0 (y = g*(z) + sqrt(Delta) xi); default 0.
+    """
+
+    target: str | Target = "tanh-he1-he3"
+    P: int = 2
+    activation: str | Activation = "relu"
+    alpha: float = 3.0
+    eta: float = 0.2
+    lam: float = 0.0
+    T: int = 7
+    a: np.ndarray | None = None
+    M0: np.ndarray | None = None
+    Q0: np.ndarray | None = None
+    schedule: Schedule | str = "full"
+    noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        s = object.__setattr__
+        s(self, "target", get_target(self.target))
+        s(self, "activation", get_activation(self.activation))
+        s(self, "P", _positive_int("P", self.P))
+        s(self, "T", _positive_int("T", self.T))
+        s(self, "alpha", _positive_real("alpha", self.alpha))
+        s(self, "eta", _positive_real("eta", self.eta))
+        s(self, "lam", _positive_real("lam", self.lam, allow_zero=True))
+        s(self, "noise", _positive_real("noise", self.noise, allow_zero=True))
+        P, K = self.P, self.K
+        s(self, "a", _float_array("a", default_a(P) if self.a is None else self.a, (P,)))
+        s(self, "M0", _float_array("M0", np.zeros((P, K)) if self.M0 is None else self.M0, (P, K)))
+        s(self, "Q0", _float_array("Q0", np.eye(P) if self.Q0 is None else self.Q0, (P, P)))
+        if not np.allclose(self.Q0, self.Q0.T, rtol=0, atol=1e-12):
+            raise ValueError(f"Q0 must be symmetric, got {self.Q0!r}")
+        perp = self.Q0 - self.M0 @ self.M0.T
+        min_eig = float(np.linalg.eigvalsh(0.5 * (perp + perp.T)).min())
+        if min_eig < -_PSD_TOL * max(1.0, float(np.abs(self.Q0).max())):
+            raise ValueError(
+                "Q0 - M0 M0^T must be positive semi-definite (Q0 is the student Gram matrix, M0 its "
+                f"teacher overlap); its smallest eigenvalue is {min_eig:.3g} < 0"
+            )
+        s(self, "schedule", get_schedule(self.schedule))
+
+    # ------------------------------------------------------------------ derived quantities
+    @property
+    def K(self) -> int:
+        """Number of teacher directions."""
+        return self.target.K
+
+    @property
+    def Qperp0(self) -> np.ndarray:
+        """Q0 - M0 M0^T, the covariance of the part of the student orthogonal to the teacher."""
+        return self.Q0 - self.M0 @ self.M0.T
+
+    def replace(self, **changes) -> Problem:
+        """A copy with some fields changed (validated again)."""
+        kw = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        # defaults that depend on P or K must follow a change of P or target
+        if "P" in changes:
+            for key in ("a", "Q0", "M0"):
+                if key not in changes:
+                    kw.pop(key)
+        if "target" in changes and "M0" not in changes:
+            kw.pop("M0", None)
+        kw.update(changes)
+        for key in ("a", "M0", "Q0"):
+            if key in kw and kw[key] is None:
+                kw.pop(key)
+        return Problem(**kw)
+
+    def to_dict(self) -> dict:
+        """JSON/HDF5-friendly description (targets and activations by name)."""
+        return {
+            "target": self.target.name,
+            "P": self.P,
+            "activation": self.activation.name,
+            "alpha": self.alpha,
+            "eta": self.eta,
+            "lam": self.lam,
+            "T": self.T,
+            "a": self.a.tolist(),
+            "M0": self.M0.tolist(),
+            "Q0": self.Q0.tolist(),
+            "schedule": str(self.schedule),
+            "noise": self.noise,
+            "K": self.K,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, *, target: Target | None = None,
+                  activation: Activation | None = None) -> Problem:
+        """Rebuild from :meth:`to_dict`; user targets/activations must be passed explicitly."""
+        d = dict(d)
+        d.pop("K", None)
+        if target is not None:
+            d["target"] = target
+        if activation is not None:
+            d["activation"] = activation
+        return cls(**d)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Problem):
+            return NotImplemented
+        return (
+            self.target == other.target
+            and self.activation == other.activation
+            and self.to_dict() == other.to_dict()
+        )
+
+    def __hash__(self) -> int:
+        return hash(repr(sorted(self.to_dict().items())))
+
+    def __repr__(self) -> str:
+        d = self.to_dict()
+        keys = ["target", "P", "activation", "alpha", "eta", "lam", "T", "schedule"]
+        extra = [k for k in ("noise",) if d[k]]
+        return "Problem(" + ", ".join(f"{k}={d[k]!r}" for k in keys + extra) + ")"

@@ -1,0 +1,125 @@
+"""Teacher functions g*(z), z in R^K, evaluated on batches of shape (K, S)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Target", "TARGETS", "get_target", "hermite"]
+
+
+def hermite(k: int, x: np.ndarray) -> np.ndarray:
+    """Probabilists' Hermite polynomial He_k(x) (He_0 = 1, He_1 = x, He_2 = x^2 - 1, ...)."""
+    x = np.asarray(x, dtype=np.float64)
+    h_prev, h = np.ones_like(x), x.copy()
+    if k == 0:
+        return h_prev
+    for j in range(1, k):
+        h_prev, h = h, x * h - j * h_prev
+    return h
+
+
+@dataclass(frozen=True)
+class Target:
+    """A multi-index teacher y = g*(z).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(z) -> y`` with ``z`` of shape ``(K, S)`` and ``y`` of shape ``(S,)``. Must be
+        vectorised numpy code (it is called on chunks of up to ~10^6 samples) and picklable
+        (a module-level function) if the problem is sent to other processes.
+    K : int
+        Number of teacher directions (K >= 1).
+    name : str
+        Label used in provenance, files and figures.
+    """
+
+    fn: Callable[[np.ndarray], np.ndarray]
+    K: int
+    name: str = "user"
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise TypeError(f"Target.fn must be callable, got {self.fn!r}")
+        if isinstance(self.K, bool) or not isinstance(self.K, (int, np.integer)) or self.K < 1:
+            raise ValueError(f"Target.K must be an integer >= 1, got {self.K!r}")
+        object.__setattr__(self, "K", int(self.K))
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        """Evaluate g* on ``z`` of shape (K, S); returns float64 of shape (S,)."""
+        z = np.asarray(z, dtype=np.float64)
+        if z.ndim != 2 or z.shape[0] != self.K:
+            raise ValueError(f"target {self.name!r} expects z of shape (K={self.K}, S), got {z.shape}")
+        y = np.asarray(self.fn(z), dtype=np.float64)
+        if y.shape != (z.shape[1],):
+            raise ValueError(
+                f"target {self.name!r} returned shape {y.shape}, expected ({z.shape[1]},)"
+            )
+        return y
+
+
+# module-level functions so that Problems pickle (dask sweeps)
+def _linear(z):
+    return z[0]
+
+
+def _tanh(z):
+    return np.tanh(z[0])
+
+
+def _he2(z):
+    return hermite(2, z[0])
+
+
+def _he3(z):
+    return hermite(3, z[0])
+
+
+def _he4(z):
+    return hermite(4, z[0])
+
+
+def _staircase(z):
+    return z[0] + z[0] * z[1]
+
+
+def _tanh_he1_he3(z):
+    return np.tanh(z[0] + hermite(3, z[1]))
+
+
+def _tanh_sum(z):
+    return np.tanh(z[0]) + np.tanh(z[1])
+
+
+def _z1z2z3_he3(z):
+    return z[0] * z[1] * z[2] + hermite(3, z[3])
+
+
+TARGETS: dict[str, Target] = {
+    "linear": Target(_linear, 1, "linear"),
+    "tanh": Target(_tanh, 1, "tanh"),
+    "he2": Target(_he2, 1, "he2"),
+    "he3": Target(_he3, 1, "he3"),
+    "he4": Target(_he4, 1, "he4"),
+    "staircase": Target(_staircase, 2, "staircase"),
+    "tanh-he1-he3": Target(_tanh_he1_he3, 2, "tanh-he1-he3"),
+    "tanh-sum": Target(_tanh_sum, 2, "tanh-sum"),
+    "z1z2z3-he3": Target(_z1z2z3_he3, 4, "z1z2z3-he3"),
+}
+
+
+def get_target(spec: str | Target) -> Target:
+    """Resolve a registry name or pass a :class:`Target` through."""
+    if isinstance(spec, Target):
+        return spec
+    if isinstance(spec, str):
+        if spec not in TARGETS:
+            raise ValueError(
+                f"target={spec!r} is not a registered target; allowed: {sorted(TARGETS)} "
+                "or a dmft.Target"
+            )
+        return TARGETS[spec]
+    raise TypeError(f"target must be a registry name or dmft.Target, got {type(spec).__name__}")

@@ -1,0 +1,208 @@
+"""The one result type every solver returns."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .problem import Problem
+
+__all__ = ["Trajectory", "DivergenceError", "base_provenance"]
+
+# arrays with their standard errors; name -> name of the SE field
+OBSERVABLES = ("M", "Q", "e_train", "e_gen")
+KERNELS = ("C", "R", "Lam")
+
+
+def base_provenance(method: str, **extra: Any) -> dict:
+    """Provenance record shared by all solvers: method, versions, plus solver-specific keys."""
+    import numba
+
+    from . import __version__
+
+    prov = {
+        "method": method,
+        "dmft_version": __version__,
+        "numpy_version": np.__version__,
+        "numba_version": numba.__version__,
+        "python_version": sys.version.split()[0],
+        "platform": platform.platform(),
+    }
+    prov.update(extra)
+    return prov
+
+
+@dataclass(eq=False)
+class Trajectory:
+    """Time series of order parameters for one :class:`Problem`, time axis first.
+
+    Attributes
+    ----------
+    problem : Problem
+    M : ndarray, shape (T, P, K)
+        Teacher overlaps W_t W*^T / d.
+    Q : ndarray, shape (T, P, P)
+        Student Gram matrices W_t W_t^T / d.
+    e_train : ndarray, shape (T,)
+        Training loss per sample, E over training samples of (y - f)^2 / 2.
+    e_gen : ndarray, shape (T,)
+        Generalisation error E[(g*(z) - a.sigma(u))^2] / 2 at (M_t, Q_t).
+    M_se, Q_se, e_train_se, e_gen_se : ndarray
+        Standard errors, same shapes; zero for deterministic results.
+    C, R : ndarray, shape (T, T, P, P), optional
+        DMFT correlation and memory kernels (C[t, s] = alpha E[F(t) F(s)^T], R[t, s] for s < t).
+    Lam : ndarray, shape (T, P, P), optional
+        DMFT instantaneous kernel Lambda(t) = lam I + alpha E[J(t)].
+    C_se, R_se, Lam_se : ndarray, optional
+        Standard errors of the kernels.
+    provenance : dict
+        method, samples or (d, seeds), seed, versions, wall time, estimator, ...
+    diagnostics : dict
+        Solver-specific extra arrays (e.g. condition numbers), saved with the trajectory.
+    """
+
+    problem: Problem
+    M: np.ndarray
+    Q: np.ndarray
+    e_train: np.ndarray
+    e_gen: np.ndarray
+    M_se: np.ndarray | None = None
+    Q_se: np.ndarray | None = None
+    e_train_se: np.ndarray | None = None
+    e_gen_se: np.ndarray | None = None
+    C: np.ndarray | None = None
+    R: np.ndarray | None = None
+    Lam: np.ndarray | None = None
+    C_se: np.ndarray | None = None
+    R_se: np.ndarray | None = None
+    Lam_se: np.ndarray | None = None
+    provenance: dict = field(default_factory=dict)
+    diagnostics: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        T = self.M.shape[0]
+        P, K = self.problem.P, self.problem.K
+        shapes = {"M": (T, P, K), "Q": (T, P, P), "e_train": (T,), "e_gen": (T,)}
+        for name, shape in shapes.items():
+            arr = np.asarray(getattr(self, name), dtype=np.float64)
+            if arr.shape != shape:
+                raise ValueError(f"Trajectory.{name} must have shape {shape}, got {arr.shape}")
+            setattr(self, name, arr)
+            se = getattr(self, name + "_se")
+            se = np.zeros(shape) if se is None else np.asarray(se, dtype=np.float64)
+            if se.shape != shape:
+                raise ValueError(f"Trajectory.{name}_se must have shape {shape}, got {se.shape}")
+            setattr(self, name + "_se", se)
+        for name in KERNELS + tuple(k + "_se" for k in KERNELS):
+            val = getattr(self, name)
+            if val is not None:
+                setattr(self, name, np.asarray(val, dtype=np.float64))
+
+    # ------------------------------------------------------------------ basic facts
+    @property
+    def T(self) -> int:
+        """Number of time points."""
+        return self.M.shape[0]
+
+    @property
+    def t(self) -> np.ndarray:
+        """Time axis 0..T-1 (GD steps)."""
+        return np.arange(self.T)
+
+    @property
+    def method(self) -> str:
+        return str(self.provenance.get("method", "unknown"))
+
+    def __repr__(self) -> str:
+        return (
+            f"Trajectory(method={self.method!r}, T={self.T}, problem={self.problem!r}, "
+            f"M[-1]={np.array2string(self.M[-1], precision=4)})"
+        )
+
+    def truncated(self, T: int) -> Trajectory:
+        """The first T time points (kernels cut accordingly)."""
+        kw = {}
+        for name in OBSERVABLES:
+            kw[name] = getattr(self, name)[:T]
+            kw[name + "_se"] = getattr(self, name + "_se")[:T]
+        for name in ("C", "R", "C_se", "R_se"):
+            val = getattr(self, name)
+            kw[name] = None if val is None else val[:T, :T]
+        for name in ("Lam", "Lam_se"):
+            val = getattr(self, name)
+            kw[name] = None if val is None else val[:T]
+        return Trajectory(
+            problem=self.problem.replace(T=T), provenance=dict(self.provenance),
+            diagnostics=dict(self.diagnostics), **kw
+        )
+
+    # ------------------------------------------------------------------ projections
+    def overlap_along(self, v, return_se: bool = False):
+        """Overlap of each hidden unit with the unit vector v/|v| of R^K.
+
+        Parameters
+        ----------
+        v : array of shape (K,)
+        return_se : bool
+            Also return the standard error (entries of M treated as independent).
+
+        Returns
+        -------
+        ndarray of shape (T, P) (and its standard error if ``return_se``).
+        """
+        u = _unit(v, self.problem.K)
+        val = self.M @ u
+        if not return_se:
+            return val
+        return val, np.sqrt((self.M_se**2) @ (u**2))
+
+    def orthogonal_overlap(self, v, return_se: bool = False):
+        """Norm of each unit's overlap projected on the orthogonal complement of v in R^K.
+
+        For K = 2 this is |M projected on the direction orthogonal to v|. The standard error is
+        propagated linearly (delta method), entries of M treated as independent.
+
+        Returns
+        -------
+        ndarray of shape (T, P) (and its standard error if ``return_se``).
+        """
+        K = self.problem.K
+        u = _unit(v, K)
+        proj = np.eye(K) - np.outer(u, u)
+        perp = self.M @ proj  # (T, P, K)
+        val = np.linalg.norm(perp, axis=-1)
+        if not return_se:
+            return val
+        safe = np.where(val > 0, val, 1.0)[..., None]
+        grad = (perp / safe) @ proj  # d|perp| / dM, (T, P, K)
+        return val, np.sqrt(np.sum(grad**2 * self.M_se**2, axis=-1))
+
+    # ------------------------------------------------------------------ I/O
+    def save(self, path) -> None:
+        """Write to HDF5 atomically (see :func:`dmft.load`)."""
+        from .io import save
+
+        save(self, path)
+
+
+def _unit(v, K: int) -> np.ndarray:
+    u = np.asarray(v, dtype=np.float64).reshape(-1)
+    if u.shape != (K,):
+        raise ValueError(f"direction v must have shape ({K},), got {u.shape}")
+    norm = np.linalg.norm(u)
+    if not norm > 0:
+        raise ValueError("direction v must be non-zero")
+    return u / norm
+
+
+class DivergenceError(RuntimeError):
+    """A solver produced non-finite values; ``partial`` holds the trajectory up to ``step``."""
+
+    def __init__(self, message: str, step: int, partial: Trajectory | None = None):
+        super().__init__(message)
+        self.step = step
+        self.partial = partial

@@ -1,0 +1,73 @@
+"""The single source of truth for the committee loss, its gradient F and Hessian J.
+
+L(u, y) = (y - a.sigma(u))^2 / 2,  F = dL/du = -(y - f) a * sigma'(u),
+J = d^2L/du^2 = (a * sigma'(u)) (a * sigma'(u))^T - diag((y - f) a * sigma''(u)).
+
+Every solver (DMFT kernels, the finite-d simulator, the one-pass theory) calls these
+numba functions; activations come in as ``cfunc`` objects (``Activation.cfuncs()``) so one
+cached compilation serves all of them.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["committee_output", "committee_F", "committee_J", "batch_F", "batch_loss"]
+
+
+@numba.njit(cache=True, inline="always")
+def committee_output(u, a, sig):
+    """f = a . sigma(u) for one sample; u, a of shape (P,)."""
+    f = 0.0
+    for j in range(u.shape[0]):
+        f += a[j] * sig(u[j])
+    return f
+
+
+@numba.njit(cache=True, inline="always")
+def committee_F(u, y, a, sig, dsig, F_out):
+    """Write F = -(y - f) a * sigma'(u) into F_out (P,); return the residual y - f."""
+    resid = y - committee_output(u, a, sig)
+    for j in range(u.shape[0]):
+        F_out[j] = -resid * a[j] * dsig(u[j])
+    return resid
+
+
+@numba.njit(cache=True, inline="always")
+def committee_J(u, resid, a, dsig, d2sig, J_out):
+    """Write the absolutely continuous part of J (P, P) into J_out, given resid = y - f."""
+    P = u.shape[0]
+    for j in range(P):
+        gj = a[j] * dsig(u[j])
+        for k in range(P):
+            J_out[j, k] = gj * a[k] * dsig(u[k])
+        J_out[j, j] -= resid * a[j] * d2sig(u[j])
+
+
+@numba.njit(cache=True, parallel=True)
+def batch_F(U, y, a, sig, dsig, weight):
+    """F for a batch: U (n, P) pre-activations, y (n,), weight (n,) schedule mask s_mu.
+
+    Returns F (n, P) already multiplied by the weights, and the residuals y - f (n,).
+    """
+    n, P = U.shape
+    F = np.empty((n, P))
+    resid = np.empty(n)
+    for mu in numba.prange(n):
+        r = committee_F(U[mu], y[mu], a, sig, dsig, F[mu])
+        resid[mu] = r
+        for j in range(P):
+            F[mu, j] *= weight[mu]
+    return F, resid
+
+
+@numba.njit(cache=True, parallel=True)
+def batch_loss(U, y, a, sig):
+    """Per-sample loss (y - a.sigma(u))^2 / 2 for U (n, P), y (n,)."""
+    n = U.shape[0]
+    out = np.empty(n)
+    for mu in numba.prange(n):
+        r = y[mu] - committee_output(U[mu], a, sig)
+        out[mu] = 0.5 * r * r
+    return out
