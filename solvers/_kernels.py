@@ -95,7 +95,7 @@ def dmft_pass(t_from, t_to, measure, pathwise,
                         committee_J(h, resid, a, dsig, d2sig, J)
                         mtp = float(mask[i, tp])
                         for s in range(tp + 1):
-                            # dchi = -Lam chi - J (chi - delta I) + sum_{v=s}^{tp-1} R(tp, v) chi(v, s)
+                            # dchi = -Lam chi - J (chi - dI) + sum_{v=s}^{tp-1} R(tp,v) chi(v,s)
                             for j in range(P):
                                 for q in range(P):
                                     acc = 0.0

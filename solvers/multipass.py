@@ -275,7 +275,7 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     S, B, Sb, chunk_size = _validate(problem, samples, replicas, estimator, storage, chunk_size)
     pathwise = estimator == "pathwise"
     T, P, K = problem.T, problem.P, problem.K
-    eta, lam, alpha = problem.eta, problem.lam, problem.alpha
+    eta = problem.eta
     bps = _bytes_per_sample(problem, pathwise)
     if storage == "auto":
         storage = "stored" if B * Sb * bps <= max_memory else "replay"
