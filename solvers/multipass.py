@@ -83,27 +83,35 @@ def _bytes_per_sample(problem: Problem, pathwise: bool) -> int:
 
 
 # ------------------------------------------------------------------------------ randomness
-def _draw_chunk(problem: Problem, seedseq: np.random.SeedSequence, m: int,
-                sqrt_qperp0: np.ndarray) -> dict:
-    """All randomness of one chunk of m effective samples, from its own seed."""
+def _alloc_draws(problem: Problem, m: int) -> dict:
     T, P, K = problem.T, problem.P, problem.K
+    return {"z": np.empty((m, K)), "y": np.empty(m), "r0": np.empty((m, P)),
+            "xi": np.empty((m, T, P)), "mask": np.empty((m, T), dtype=np.uint8)}
+
+
+def _draw_chunk(problem: Problem, seedseq: np.random.SeedSequence, sqrt_qperp0: np.ndarray,
+                out: dict) -> None:
+    """All randomness of one chunk of effective samples, from its own seed, written into ``out``
+    (views of preallocated arrays, so stored mode needs no concatenation copy)."""
+    T = problem.T
+    m = out["y"].shape[0]
     rng = np.random.default_rng(seedseq)
-    z = rng.standard_normal((m, K))
-    y = problem.target(z.T)
+    rng.standard_normal(out=out["z"])
+    y = problem.target(out["z"].T)
     if problem.noise > 0:
         y = y + math.sqrt(problem.noise) * rng.standard_normal(m)
-    r0 = rng.standard_normal((m, P)) @ sqrt_qperp0.T
-    xi = rng.standard_normal((m, T, P))
+    out["y"][:] = y
+    rng.standard_normal(out=out["r0"])
+    out["r0"][:] = out["r0"] @ sqrt_qperp0.T
+    rng.standard_normal(out=out["xi"])
     sched = problem.schedule
     if isinstance(sched, Full):
-        mask = np.ones((m, T), dtype=np.uint8)
+        out["mask"][:] = 1
     elif isinstance(sched, Cyclic):
         block = rng.integers(0, sched.n_blocks, size=m)
-        mask = ((np.arange(T)[None, :] % sched.n_blocks) == block[:, None]).astype(np.uint8)
+        out["mask"][:] = (np.arange(T)[None, :] % sched.n_blocks) == block[:, None]
     else:  # Bernoulli
-        mask = (rng.random((m, T)) < sched.b).astype(np.uint8)
-    return {"z": z, "y": np.ascontiguousarray(y, dtype=np.float64), "r0": r0, "xi": xi,
-            "mask": mask}
+        out["mask"][:] = rng.random((m, T)) < sched.b
 
 
 def _sqrt_psd(A: np.ndarray) -> np.ndarray:
@@ -298,14 +306,17 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
         }
 
     if storage == "stored":
-        draws = [_draw_chunk(problem, ss, m, sqrt_q0) for _, ss, m in chunk_list]
-        data = {key: np.concatenate([d[key] for d in draws]) for key in draws[0]}
-        del draws
+        data = _alloc_draws(problem, B * Sb)
+        lo = 0
+        for _, ss, m in chunk_list:
+            _draw_chunk(problem, ss, sqrt_q0, {k: v[lo:lo + m] for k, v in data.items()})
+            lo += m
         hist = alloc_hist(B * Sb)
         starts, owner = _blocks_for([m for *_, m in chunk_list], [b for b, *_ in chunk_list])
         acc = _Accumulators(len(owner), T, P, K, pathwise)
     else:
         hist = alloc_hist(min(chunk_size, Sb))
+        draws = _alloc_draws(problem, min(chunk_size, Sb))
 
     def run(t_from: int, t: int, data_: dict, hist_: dict, starts_, owner_, acc_) -> None:
         acc_.zero()
@@ -332,7 +343,8 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
                 _add_totals(tot, acc, owner, B, pathwise)
             else:
                 for b, ss, m in chunk_list:
-                    d = _draw_chunk(problem, ss, m, sqrt_q0)
+                    d = draws if m == draws["y"].shape[0] else _alloc_draws(problem, m)
+                    _draw_chunk(problem, ss, sqrt_q0, d)
                     h = hist if m == hist["r_h"].shape[0] else alloc_hist(m)
                     starts_c, owner_c = _blocks_for([m], [b])
                     acc_c = _Accumulators(len(owner_c), T, P, K, pathwise)
