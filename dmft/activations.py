@@ -9,8 +9,9 @@ consumers that need sigma'' pointwise must refuse such activations or handle the
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numba
 import numpy as np
@@ -47,9 +48,12 @@ class Activation:
         for attr in ("sigma", "dsigma", "d2sigma"):
             if not callable(getattr(self, attr)):
                 raise TypeError(f"Activation.{attr} must be callable, got {getattr(self, attr)!r}")
-        if not (np.isfinite(self.d2_dirac_at_zero) and self.d2_dirac_at_zero >= 0):
+        dirac = self.d2_dirac_at_zero
+        if isinstance(dirac, (bool, np.bool_)) or not isinstance(dirac, numbers.Real):
+            raise TypeError(f"Activation.d2_dirac_at_zero must be a number >= 0, got {dirac!r}")
+        if not (np.isfinite(dirac) and dirac >= 0):
             raise ValueError(
-                f"Activation.d2_dirac_at_zero must be a finite number >= 0, got {self.d2_dirac_at_zero!r}"
+                f"Activation.d2_dirac_at_zero must be a finite number >= 0, got {dirac!r}"
             )
 
     @property
@@ -169,8 +173,10 @@ def _sigmoid(x):
 
 
 def _sigmoid_d1(x):
-    s = _sigmoid(x)
-    return s * (1.0 - s)
+    # sigmoid(x) (1 - sigmoid(x)), self-contained: numba compiles each registry function alone
+    # and cannot call the plain Python function _sigmoid
+    e = math.exp(-abs(x))
+    return e / ((1.0 + e) * (1.0 + e))
 
 
 def _square(x):
@@ -206,4 +212,6 @@ def get_activation(spec: str | Activation) -> Activation:
                 f"{sorted(ACTIVATIONS)} or a dmft.Activation"
             )
         return ACTIVATIONS[spec]
-    raise TypeError(f"activation must be a registry name or dmft.Activation, got {type(spec).__name__}")
+    raise TypeError(
+        f"activation must be a registry name or dmft.Activation, got {type(spec).__name__}"
+    )

@@ -43,7 +43,11 @@ def _positive_int(name: str, value) -> int:
 
 def _float_array(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
     try:
-        arr = np.array(value, dtype=np.float64)
+        raw = np.asarray(value)
+        # strings, complex numbers and booleans would be converted silently (or with a warning)
+        if raw.dtype.kind not in "iufO":
+            raise TypeError
+        arr = np.array(raw, dtype=np.float64)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a real array of shape {shape}, got {value!r}") from None
     if arr.shape != shape:
@@ -113,14 +117,19 @@ class Problem:
         s(self, "a", _float_array("a", default_a(P) if self.a is None else self.a, (P,)))
         s(self, "M0", _float_array("M0", np.zeros((P, K)) if self.M0 is None else self.M0, (P, K)))
         s(self, "Q0", _float_array("Q0", np.eye(P) if self.Q0 is None else self.Q0, (P, P)))
-        if not np.allclose(self.Q0, self.Q0.T, rtol=0, atol=1e-12):
+        scale = max(1.0, float(np.abs(self.Q0).max()))
+        if not np.allclose(self.Q0, self.Q0.T, rtol=0, atol=1e-12 * scale):
             raise ValueError(f"Q0 must be symmetric, got {self.Q0!r}")
-        perp = self.Q0 - self.M0 @ self.M0.T
-        min_eig = float(np.linalg.eigvalsh(0.5 * (perp + perp.T)).min())
-        if min_eig < -_PSD_TOL * max(1.0, float(np.abs(self.Q0).max())):
+        with np.errstate(over="ignore", invalid="ignore"):
+            perp = self.Q0 - self.M0 @ self.M0.T
+            perp = 0.5 * (perp + perp.T)
+        # overflow would give inf/nan, for which eigvalsh returns nan and the check below passes
+        min_eig = float(np.linalg.eigvalsh(perp).min()) if np.all(np.isfinite(perp)) else -np.inf
+        if not min_eig >= -_PSD_TOL * scale:
             raise ValueError(
-                "Q0 - M0 M0^T must be positive semi-definite (Q0 is the student Gram matrix, M0 its "
-                f"teacher overlap); its smallest eigenvalue is {min_eig:.3g} < 0"
+                "Q0 - M0 M0^T must be positive semi-definite (Q0 is the student Gram matrix, "
+                f"M0 its teacher overlap); its smallest eigenvalue is {min_eig:.3g} < 0 "
+                f"for Q0={self.Q0.tolist()}, M0={self.M0.tolist()}"
             )
         s(self, "schedule", get_schedule(self.schedule))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,10 +51,10 @@ class Bernoulli:
     name = "bernoulli"
 
     def __post_init__(self) -> None:
-        try:
-            b = float(self.b)
-        except (TypeError, ValueError):
-            raise TypeError(f"Bernoulli.b must be a number in (0, 1], got {self.b!r}") from None
+        # bool and str would convert silently through float()
+        if isinstance(self.b, (bool, np.bool_)) or not isinstance(self.b, numbers.Real):
+            raise TypeError(f"Bernoulli.b must be a number in (0, 1], got {self.b!r}")
+        b = float(self.b)
         if not (0.0 < b <= 1.0):
             raise ValueError(f"Bernoulli.b must be in (0, 1], got {self.b!r}")
         object.__setattr__(self, "b", b)

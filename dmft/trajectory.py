@@ -84,6 +84,13 @@ class Trajectory:
     diagnostics: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.problem, Problem):
+            raise TypeError(
+                f"Trajectory.problem must be a dmft.Problem, got {type(self.problem).__name__}"
+            )
+        self.M = np.asarray(self.M, dtype=np.float64)
+        if self.M.ndim == 0:
+            raise ValueError("Trajectory.M must have shape (T, P, K), got a scalar")
         T = self.M.shape[0]
         P, K = self.problem.P, self.problem.K
         shapes = {"M": (T, P, K), "Q": (T, P, P), "e_train": (T,), "e_gen": (T,)}
@@ -96,11 +103,19 @@ class Trajectory:
             se = np.zeros(shape) if se is None else np.asarray(se, dtype=np.float64)
             if se.shape != shape:
                 raise ValueError(f"Trajectory.{name}_se must have shape {shape}, got {se.shape}")
+            if np.any(se < 0):
+                raise ValueError(f"Trajectory.{name}_se must be >= 0, got min {np.nanmin(se)}")
             setattr(self, name + "_se", se)
-        for name in KERNELS + tuple(k + "_se" for k in KERNELS):
-            val = getattr(self, name)
-            if val is not None:
-                setattr(self, name, np.asarray(val, dtype=np.float64))
+        kernel_shapes = {"C": (T, T, P, P), "R": (T, T, P, P), "Lam": (T, P, P)}
+        for name, shape in kernel_shapes.items():
+            for key in (name, name + "_se"):
+                val = getattr(self, key)
+                if val is None:
+                    continue
+                val = np.asarray(val, dtype=np.float64)
+                if val.shape != shape:
+                    raise ValueError(f"Trajectory.{key} must have shape {shape}, got {val.shape}")
+                setattr(self, key, val)
 
     # ------------------------------------------------------------------ basic facts
     @property
@@ -124,7 +139,9 @@ class Trajectory:
         )
 
     def truncated(self, T: int) -> Trajectory:
-        """The first T time points (kernels cut accordingly)."""
+        """The first T time points (kernels cut accordingly), 1 <= T <= self.T."""
+        if isinstance(T, bool) or not isinstance(T, (int, np.integer)) or not 1 <= T <= self.T:
+            raise ValueError(f"truncated: T must be an integer in [1, {self.T}], got {T!r}")
         kw = {}
         for name in OBSERVABLES:
             kw[name] = getattr(self, name)[:T]
@@ -194,8 +211,8 @@ def _unit(v, K: int) -> np.ndarray:
     if u.shape != (K,):
         raise ValueError(f"direction v must have shape ({K},), got {u.shape}")
     norm = np.linalg.norm(u)
-    if not norm > 0:
-        raise ValueError("direction v must be non-zero")
+    if not (np.isfinite(norm) and norm > 0):
+        raise ValueError(f"direction v must be finite and non-zero, got {u.tolist()}")
     return u / norm
 
 
