@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import secrets
+import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -15,7 +21,7 @@ from .problem import Problem
 from .targets import Target
 from .trajectory import KERNELS, OBSERVABLES, Trajectory
 
-__all__ = ["save", "load", "write_group", "read_group", "atomic_path"]
+__all__ = ["save", "load", "write_group", "read_group", "atomic_path", "atomic_h5file"]
 
 FORMAT_VERSION = 1
 
@@ -31,7 +37,9 @@ class atomic_path:
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
         os.close(fd)
         self.tmp = Path(tmp)
         return self.tmp
@@ -41,6 +49,72 @@ class atomic_path:
             os.replace(self.tmp, self.path)
         else:
             self.tmp.unlink(missing_ok=True)
+
+
+_AT_FDCWD = -100  # linkat(2) constants (Linux)
+_AT_SYMLINK_FOLLOW = 0x400
+
+
+def _open_anonymous(directory: Path):
+    """A binary file object on an unnamed file in ``directory`` (Linux O_TMPFILE), else None.
+
+    The kernel frees an unnamed file when its process dies, so a write killed part-way leaves
+    nothing behind, unlike a named temporary file.
+    """
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not sys.platform.startswith("linux"):
+        return None
+    try:
+        fd = os.open(directory, flag | os.O_RDWR, 0o666)
+    except OSError:  # file system without O_TMPFILE support
+        return None
+    return os.fdopen(fd, "w+b")
+
+
+def _link_anonymous(fobj, dest: Path) -> None:
+    """Give the unnamed file behind ``fobj`` the name ``dest`` (which must not exist)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    src = f"/proc/self/fd/{fobj.fileno()}".encode()
+    if libc.linkat(_AT_FDCWD, src, _AT_FDCWD, os.fsencode(dest), _AT_SYMLINK_FOLLOW) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), str(dest))
+
+
+@contextmanager
+def atomic_h5file(path) -> Iterator[h5py.File]:
+    """Yield an HDF5 file open for writing that appears at ``path`` only if the block succeeds.
+
+    On Linux the data go to an unnamed file (O_TMPFILE) in the destination directory, which is
+    fsync'ed, linked under a temporary name and renamed onto ``path`` (``os.replace``): an
+    exception or even a kill during the write leaves the old file (or no file) and no temporary
+    file. Elsewhere a named temporary file is used (:class:`atomic_path`); an exception removes
+    it, a kill can leave it behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fobj = _open_anonymous(path.parent)
+    if fobj is None:
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            yield f
+        return
+    with fobj:
+        with h5py.File(fobj, "w") as f:
+            yield f
+        fobj.flush()
+        os.fsync(fobj.fileno())
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            _link_anonymous(fobj, tmp)
+        except OSError:  # e.g. /proc not mounted: copy the finished file instead
+            fobj.seek(0)
+            with atomic_path(path) as named, open(named, "wb") as out:
+                shutil.copyfileobj(fobj, out)
+            return
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _json_default(obj):
@@ -66,7 +140,12 @@ def write_group(group: h5py.Group, traj: Trajectory) -> None:
             group.create_dataset(name, data=val)
     diag = group.create_group("diagnostics")
     for key, val in traj.diagnostics.items():
-        arr = np.asarray(val)
+        if "/" in str(key):
+            raise ValueError(f"diagnostics key {key!r} must not contain '/' (an HDF5 path)")
+        try:
+            arr = np.asarray(val)
+        except ValueError:  # ragged nested sequences: stored as JSON
+            arr = np.asarray(None)
         if arr.dtype.kind in "fiub":
             diag.create_dataset(key, data=arr)
         else:
@@ -79,6 +158,13 @@ def read_group(group: h5py.Group, *, target: Target | None = None,
     if group.attrs.get("format") != "dmft.Trajectory":
         raise ValueError(f"HDF5 group {group.name!r} does not hold a dmft.Trajectory")
     pdict = json.loads(group.attrs["problem"])
+    # a user object passed for the wrong file would otherwise be attached silently
+    for field_name, given in (("target", target), ("activation", activation)):
+        if given is not None and given.name != pdict[field_name]:
+            raise ValueError(
+                f"{field_name}={given.name!r} was passed to load, but {group.name!r} was written "
+                f"with {field_name} {pdict[field_name]!r}"
+            )
     try:
         problem = Problem.from_dict(pdict, target=target, activation=activation)
     except ValueError as exc:
@@ -98,9 +184,8 @@ def read_group(group: h5py.Group, *, target: Target | None = None,
 
 def save(traj: Trajectory, path) -> None:
     """Write ``traj`` to the HDF5 file ``path`` (temporary file, then ``os.replace``)."""
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            write_group(f, traj)
+    with atomic_h5file(path) as f:
+        write_group(f, traj)
 
 
 def load(path, *, target: Target | None = None, activation: Activation | None = None) -> Trajectory:
