@@ -445,9 +445,10 @@ def _assemble(problem: Problem, st: _State, n_t: int, S: int, B: int, Sb: int, s
     else:
         e_gen = np.full((B, n_t), np.nan)
     out = {}
-    for name, arr in (("M", M), ("Q", Q), ("e_train", st.e_train[:, :n_t]), ("e_gen", e_gen),
-                      ("C", C), ("R", R), ("Lam", Lam)):
-        out[name], out[name + "_se"] = _mean_se(arr)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged partial may hold huge values
+        for name, arr in (("M", M), ("Q", Q), ("e_train", st.e_train[:, :n_t]), ("e_gen", e_gen),
+                          ("C", C), ("R", R), ("Lam", Lam)):
+            out[name], out[name + "_se"] = _mean_se(arr)
     prov = base_provenance(
         "dmft", samples=B * Sb, replicas=B, seed=seed, estimator=estimator, storage=storage,
         chunk_size=chunk_size, threads=numba.get_num_threads(),
