@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 
 from .activations import ACTIVATIONS, Activation
 from .api import simulate, solve
+from .compare import compare, extrapolate
 from .io import load
 from .problem import Problem
 from .schedules import Bernoulli, Cyclic, Full, OnePass
@@ -25,6 +26,8 @@ __all__ = [
     "Problem",
     "Target",
     "Trajectory",
+    "compare",
+    "extrapolate",
     "load",
     "simulate",
     "solve",

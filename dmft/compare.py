@@ -1,0 +1,505 @@
+"""Comparing trajectories: z-scores, chi^2 and a verdict; extrapolating simulations in 1/d.
+
+The verdict rule (see :func:`compare`) is a Bonferroni-corrected maximum |z|: the probability
+that two trajectories with the same mean and correct standard errors are declared to disagree
+is at most ``2 Phi(-threshold)`` (0.27 % for the default ``threshold=3``) however many entries
+are compared and however they are correlated (entries of one trajectory at different times
+usually are). The chi^2 statistic is reported too, but its p-value assumes independent entries,
+so it only adds a note.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from .trajectory import OBSERVABLES, Trajectory, base_provenance
+
+__all__ = ["Report", "compare", "extrapolate"]
+
+# absolute tolerance under which two values whose combined SE is also below it count as equal
+_EXACT_ATOL = 1e-12
+# standard errors are floored at this fraction of |value| (floating-point resolution) in fits
+_SE_FLOOR_REL = 1e-14
+
+
+# ----------------------------------------------------------------------------- the report
+@dataclass(eq=False)
+class Report:
+    """The outcome of :func:`compare`.
+
+    Arrays are indexed like the observables, restricted to the compared times:
+    ``z["M"]`` has shape (n_t, P, K), ``z["Q"]`` (n_t, P, P), ``z["e_gen"]`` (n_t,).
+
+    Attributes
+    ----------
+    label_a, label_b : str
+        Short descriptions of the two trajectories (method and sizes).
+    observables : tuple of str
+    times : ndarray of int, shape (n_t,)
+    values_a, values_b, se_a, se_b : dict of str -> ndarray
+        The compared values and their standard errors.
+    z : dict of str -> ndarray
+        (a - b) / sqrt(se_a^2 + se_b^2); 0 where the two values are equal within ``atol`` and
+        both standard errors vanish ("exact" entries), +-inf where both standard errors vanish
+        but the values differ, nan where a value or standard error is not finite.
+    counted : dict of str -> ndarray of bool
+        Entries entering the statistics: finite or infinite z, not exact, and for Q only the
+        upper triangle (j <= k; Q is symmetric, the lower triangle repeats it).
+    threshold : float
+        The requested significance, in standard deviations.
+    z_crit : float
+        Critical |z| after the Bonferroni correction for ``n_tests`` entries.
+    n_tests : int
+        Number of counted entries (the chi^2 degrees of freedom ``dof``).
+    chi2, dof, p_value : float, int, float
+        Sum of z^2 over counted entries, their number, and ``scipy.stats.chi2.sf(chi2, dof)``
+        (valid for independent entries only; informational).
+    max_abs_z : float
+        Largest |z| over counted entries (0 if there are none).
+    argmax : tuple or None
+        ``(observable, t, index)`` of ``max_abs_z``.
+    n_exact, n_nonfinite : int
+        Entries that are exactly equal (excluded), entries with non-finite inputs (failures).
+    passed : bool
+        ``max_abs_z <= z_crit`` and no non-finite entry.
+    notes : list of str
+        Caveats: differing problems, truncation to a common prefix, chi^2 tension.
+    """
+
+    label_a: str
+    label_b: str
+    observables: tuple[str, ...]
+    times: np.ndarray
+    values_a: dict[str, np.ndarray]
+    values_b: dict[str, np.ndarray]
+    se_a: dict[str, np.ndarray]
+    se_b: dict[str, np.ndarray]
+    z: dict[str, np.ndarray]
+    counted: dict[str, np.ndarray]
+    threshold: float
+    z_crit: float
+    n_tests: int
+    chi2: float
+    p_value: float
+    max_abs_z: float
+    argmax: tuple | None
+    n_exact: int
+    n_nonfinite: int
+    passed: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def dof(self) -> int:
+        """Degrees of freedom of chi^2 (the number of counted entries)."""
+        return self.n_tests
+
+    @property
+    def verdict(self) -> str:
+        """``"agree"`` or ``"disagree"``."""
+        return "agree" if self.passed else "disagree"
+
+    @property
+    def chi2_per_dof(self) -> float:
+        return self.chi2 / self.dof if self.dof else 0.0
+
+    # ------------------------------------------------------------------ text
+    def summary(self) -> str:
+        """The verdict line."""
+        where = ""
+        if self.argmax is not None:
+            name, t, idx = self.argmax
+            where = f" at {name}{_fmt_index(idx)}, t={t}"
+        line = (
+            f"verdict: {self.verdict.upper()}  max|z| = {self.max_abs_z:.3g}{where}; "
+            f"critical |z| = {self.z_crit:.3g} (threshold {self.threshold:g}, Bonferroni over "
+            f"{self.n_tests} entries); chi2/dof = {self.chi2_per_dof:.3g} (dof {self.dof}, "
+            f"p = {self.p_value:.3g})"
+        )
+        if self.n_nonfinite:
+            line += f"; {self.n_nonfinite} non-finite entries"
+        return line
+
+    def table(self, entries: str = "worst") -> str:
+        """Per-time table of values, standard errors and z.
+
+        Parameters
+        ----------
+        entries : {"worst", "all"}
+            ``"worst"``: one row per time and observable, the counted entry with the largest
+            |z|. ``"all"``: one row per counted (or exact) entry.
+        """
+        if entries not in ("worst", "all"):
+            raise ValueError(f"entries must be 'worst' or 'all', got {entries!r}")
+        lines = [
+            f"A: {self.label_a}",
+            f"B: {self.label_b}",
+            f"{'t':>3}  {'obs':<8}{'entry':<8}{'A':>25}  {'B':>25}  {'z':>8}",
+        ]
+        for it, t in enumerate(self.times):
+            for name in self.observables:
+                z = self.z[name][it]
+                idxs = [tuple(i) for i in np.argwhere(_upper_mask(name, z.shape))]
+                if entries == "worst" and len(idxs) > 1:
+                    idxs = [max(idxs, key=lambda i: _abs_or_inf(z[i]))]
+                for idx in idxs:
+                    lines.append(self._row(name, it, t, idx))
+        for note in self.notes:
+            lines.append(f"note: {note}")
+        lines.append(self.summary())
+        return "\n".join(lines)
+
+    def _row(self, name: str, it: int, t: int, idx: tuple) -> str:
+        va, vb = self.values_a[name][it][idx], self.values_b[name][it][idx]
+        sa, sb = self.se_a[name][it][idx], self.se_b[name][it][idx]
+        z = self.z[name][it][idx]
+        exact = z == 0 and not self.counted[name][it][idx]
+        zs = "exact" if exact else f"{z:+8.2f}"
+        flag = "" if abs(z) <= self.z_crit else " *"  # marks nan too
+        return (
+            f"{t:>3}  {name:<8}{_fmt_index(idx):<8}{_fmt_pm(va, sa):>25}  "
+            f"{_fmt_pm(vb, sb):>25}  {zs:>8}{flag}"
+        )
+
+    def __str__(self) -> str:
+        return self.table("worst")
+
+    def __repr__(self) -> str:
+        return f"<dmft.compare Report: {self.summary()}>"
+
+    # ------------------------------------------------------------------ figure
+    def plot(self, observables: Sequence[str] | None = None):
+        """Values (top row) and z-scores (bottom row) against t, one column per observable.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        import matplotlib.pyplot as plt  # optional dependency, imported on use
+        from matplotlib.ticker import MaxNLocator
+
+        names = tuple(self.observables if observables is None else observables)
+        fig, axes = plt.subplots(2, len(names), figsize=(4.2 * len(names), 6), squeeze=False,
+                                 sharex=True)
+        for col, name in enumerate(names):
+            ax_v, ax_z = axes[0, col], axes[1, col]
+            shape = self.z[name].shape[1:]
+            idxs = [tuple(i) for i in np.argwhere(_upper_mask(name, shape))]
+            for k, idx in enumerate(idxs):
+                sel = (slice(None),) + idx
+                color = f"C{k % 10}"
+                label = f"{name}{_fmt_index(idx)}"
+                ax_v.errorbar(self.times, self.values_a[name][sel], yerr=self.se_a[name][sel],
+                              color=color, marker="o", ms=3, lw=1, capsize=2, label=f"{label} A")
+                ax_v.errorbar(self.times, self.values_b[name][sel], yerr=self.se_b[name][sel],
+                              color=color, marker="s", ms=3, ls="--", lw=1, capsize=2,
+                              mfc="none", label=f"{label} B")
+                z = np.where(np.isfinite(self.z[name][sel]), self.z[name][sel], np.nan)
+                ax_z.plot(self.times, z, color=color, marker="o", ms=3, lw=1)
+            for sign in (-1, 1):
+                ax_z.axhline(sign * self.z_crit, color="k", ls="--", lw=0.8,
+                             label="critical |z|" if sign > 0 else None)
+                ax_z.axhline(sign * self.threshold, color="k", ls=":", lw=0.8,
+                             label="threshold" if sign > 0 else None)
+            ax_z.legend(fontsize="x-small")
+            ax_v.set_title(name)
+            ax_v.legend(fontsize="x-small", ncol=2)
+            ax_z.set_xlabel("t")
+            ax_z.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax_z.set_ylabel("z = (A - B) / SE")
+        fig.suptitle(f"{self.verdict}: A = {self.label_a}  vs  B = {self.label_b}",
+                     fontsize="small")
+        fig.tight_layout()
+        return fig
+
+
+def _abs_or_inf(z: float) -> float:
+    return np.inf if np.isnan(z) else abs(z)
+
+
+def _fmt_index(idx: tuple) -> str:
+    return "[" + ",".join(str(int(i)) for i in idx) + "]" if idx else ""
+
+
+def _fmt_pm(value: float, se: float) -> str:
+    return f"{value:.6g} ± {se:.2g}"
+
+
+def _upper_mask(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """True on the entries of one time slice that are independent (upper triangle for Q)."""
+    if name == "Q":
+        P = shape[-1]
+        return np.triu(np.ones((P, P), dtype=bool))
+    return np.ones(shape, dtype=bool)
+
+
+def _describe(traj: Trajectory) -> str:
+    prov = traj.provenance
+    keys = ("samples", "estimator", "d", "seeds", "replicas")
+    details = ", ".join(f"{k}={prov[k]}" for k in keys if k in prov)
+    return f"{traj.method} ({details})" if details else traj.method
+
+
+def _problem_differences(pa, pb) -> list[str]:
+    da, db = pa.to_dict(), pb.to_dict()
+    return [f"{k}: {da[k]!r} vs {db[k]!r}" for k in da if k != "T" and da[k] != db[k]]
+
+
+# ----------------------------------------------------------------------------- compare
+def compare(
+    a: Trajectory,
+    b: Trajectory,
+    threshold: float = 3.0,
+    observables: Sequence[str] = ("M", "Q"),
+    t: int | Sequence[int] | None = None,
+    *,
+    atol: float = _EXACT_ATOL,
+) -> Report:
+    """Compare two trajectories entry by entry, with their standard errors.
+
+    For every compared time t and entry, ``z = (a - b) / sqrt(se_a^2 + se_b^2)``. Entries where
+    both standard errors are <= ``atol`` (deterministic values, e.g. M and Q at t = 0) are
+    "exact" and excluded from the statistics when ``|a - b| <= atol``; otherwise they get a huge
+    or infinite z and are flagged. Q is symmetric, so only its upper triangle is counted.
+
+    Verdict: with N counted entries, the trajectories **agree** when
+    ``max |z| <= z_crit = Phi^{-1}(1 - Phi(-threshold) / N)`` (and no value is non-finite). By
+    the union bound, two trajectories with equal means and correct Gaussian standard errors are
+    flagged with probability at most ``2 Phi(-threshold)`` (0.27 % for threshold 3), the same
+    as a single ``|z| > threshold`` test, whatever the correlations between entries (strong
+    across t in both DMFT and simulations). The chi^2 = sum z^2 over counted entries is
+    reported with ``p = chi2.sf(chi2, N)``; that p-value is exact only for independent entries,
+    so a small p adds a note ("diffuse tension") instead of changing the verdict.
+
+    Parameters
+    ----------
+    a, b : Trajectory
+        Same P and K. Trajectories of different T are compared on their common prefix; other
+        differences between the two problems are allowed (e.g. to show that a wrong eta is
+        detected) and listed in ``report.notes``.
+    threshold : float
+        Family-wise significance in standard deviations, > 0.
+    observables : sequence of str
+        Any of ``"M"`` (T, P, K), ``"Q"`` (T, P, P), ``"e_train"`` (T,), ``"e_gen"`` (T,).
+    t : int or sequence of int, optional
+        Times to compare (0 <= t < common T); default all.
+    atol : float
+        Absolute tolerance of "exact" agreement for entries without standard error, >= 0.
+
+    Returns
+    -------
+    Report
+        ``str(report)`` is a per-t table with the verdict line; ``report.plot()`` a figure.
+    """
+    for name, traj in (("a", a), ("b", b)):
+        if not isinstance(traj, Trajectory):
+            raise TypeError(f"{name} must be a dmft.Trajectory, got {type(traj).__name__}")
+    threshold = _positive("threshold", threshold)
+    if isinstance(atol, bool) or not isinstance(atol, numbers.Real) or not atol >= 0:
+        raise ValueError(f"atol must be a number >= 0, got {atol!r}")
+    if isinstance(observables, str):
+        observables = (observables,)
+    observables = tuple(observables)
+    bad = [o for o in observables if o not in OBSERVABLES]
+    if bad or not observables:
+        raise ValueError(f"observables={observables!r} is not valid; allowed: {OBSERVABLES}")
+    pa, pb = a.problem, b.problem
+    if (pa.P, pa.K) != (pb.P, pb.K):
+        raise ValueError(
+            f"cannot compare trajectories of different sizes: (P, K) = {(pa.P, pa.K)} vs "
+            f"{(pb.P, pb.K)}"
+        )
+    notes = []
+    diffs = _problem_differences(pa, pb)
+    if diffs:
+        notes.append("the problems differ: " + "; ".join(diffs))
+    T = min(a.T, b.T)
+    if a.T != b.T:
+        notes.append(f"T differs ({a.T} vs {b.T}): compared on the common prefix t < {T}")
+    times = _select_times(t, T)
+
+    values_a, values_b, se_a, se_b, zs, counted = {}, {}, {}, {}, {}, {}
+    n_exact = n_nonfinite = 0
+    for name in observables:
+        va, vb = getattr(a, name)[times], getattr(b, name)[times]
+        sa, sb = getattr(a, name + "_se")[times], getattr(b, name + "_se")[times]
+        z, exact, finite = _z_scores(va, vb, sa, sb, atol)
+        independent = np.broadcast_to(_upper_mask(name, va.shape[1:]), va.shape)
+        values_a[name], values_b[name], se_a[name], se_b[name], zs[name] = va, vb, sa, sb, z
+        counted[name] = independent & finite & ~exact
+        n_exact += int(np.sum(independent & exact))
+        n_nonfinite += int(np.sum(independent & ~finite))
+
+    n_tests = int(sum(np.sum(c) for c in counted.values()))
+    all_z = np.concatenate([zs[n][counted[n]] for n in observables]) if n_tests else np.zeros(0)
+    chi2 = float(np.sum(all_z**2))
+    p_value = float(stats.chi2.sf(chi2, n_tests)) if n_tests else 1.0
+    z_crit = float(stats.norm.isf(stats.norm.sf(threshold) / n_tests)) if n_tests else threshold
+    max_abs_z, argmax = 0.0, None
+    for name in observables:
+        if not np.any(counted[name]):
+            continue
+        absz = np.where(counted[name], np.abs(zs[name]), -1.0)
+        flat = int(np.argmax(absz))
+        if absz.flat[flat] > max_abs_z or argmax is None:
+            pos = np.unravel_index(flat, absz.shape)
+            max_abs_z = float(absz.flat[flat])
+            argmax = (name, int(times[pos[0]]), tuple(int(i) for i in pos[1:]))
+    passed = n_nonfinite == 0 and max_abs_z <= z_crit
+    if n_nonfinite:
+        notes.append(f"{n_nonfinite} entries have non-finite values or standard errors")
+    if passed and n_tests and p_value < 2 * stats.norm.sf(threshold):
+        notes.append(
+            f"chi2/dof = {chi2 / n_tests:.3g} (p = {p_value:.2g}) suggests a diffuse tension; "
+            "not part of the verdict because entries are correlated across time"
+        )
+    return Report(
+        label_a=_describe(a), label_b=_describe(b), observables=observables, times=times,
+        values_a=values_a, values_b=values_b, se_a=se_a, se_b=se_b, z=zs, counted=counted,
+        threshold=threshold, z_crit=z_crit, n_tests=n_tests, chi2=chi2, p_value=p_value,
+        max_abs_z=max_abs_z, argmax=argmax, n_exact=n_exact, n_nonfinite=n_nonfinite,
+        passed=passed, notes=notes,
+    )
+
+
+def _positive(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _select_times(t, T: int) -> np.ndarray:
+    if t is None:
+        return np.arange(T)
+    times = np.atleast_1d(np.asarray(t))
+    if times.ndim != 1 or times.size == 0 or times.dtype.kind not in "iu":
+        raise ValueError(f"t must be an integer or a non-empty sequence of integers, got {t!r}")
+    if np.any((times < 0) | (times >= T)):
+        raise ValueError(f"t={t!r} out of range: times must be in [0, {T - 1}] (common prefix)")
+    return times.astype(int)
+
+
+def _z_scores(va, vb, sa, sb, atol: float):
+    """z, exact mask and finite mask for arrays of values and standard errors."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        diff = va - vb
+        se = np.hypot(sa, sb)
+        finite = np.isfinite(diff) & np.isfinite(se)
+        exact = finite & (se <= atol) & (np.abs(diff) <= atol)
+        # both SEs zero but the values differ: certainly different, infinite z
+        z = np.where(se > 0, diff / np.where(se > 0, se, 1.0), np.sign(diff) * np.inf)
+    z = np.where(exact, 0.0, z)
+    z = np.where(finite, z, np.nan)
+    return z, exact, finite
+
+
+# ----------------------------------------------------------------------------- extrapolate
+def extrapolate(simulations: Sequence[Trajectory]) -> Trajectory:
+    """Extrapolate finite-d simulations to d -> infinity by fitting a + b/d entry by entry.
+
+    Each entry of M, Q, e_train and e_gen is fitted by weighted least squares in x = 1/d with
+    weights 1/se^2 (standard errors below floating-point resolution, 1e-14 |value|, are raised
+    to it so that deterministic entries keep finite weights). The intercept a is returned with
+    its standard error sqrt(Var a) computed from the input standard errors (not rescaled by the
+    fit residuals; the residual chi^2 of each entry is in ``diagnostics`` to check the 1/d
+    model when there are more than two distinct d).
+
+    Parameters
+    ----------
+    simulations : sequence of Trajectory
+        Simulations of the same problem (T may differ: the common prefix is used), each with
+        ``provenance["d"]``; at least two distinct d.
+
+    Returns
+    -------
+    Trajectory
+        Intercepts and their standard errors; no kernels. ``provenance``: method
+        ``"extrapolated"``, ``d`` (list), ``seeds`` and ``seed`` (lists, from the inputs),
+        ``sources`` (their methods). ``diagnostics``: ``fit_dof`` (number of simulations - 2)
+        and ``fit_chi2_<obs>`` (residual chi^2 per entry, same shape as the observable).
+    """
+    sims = list(simulations) if not isinstance(simulations, Trajectory) else [simulations]
+    for i, s in enumerate(sims):
+        if not isinstance(s, Trajectory):
+            raise TypeError(f"simulations[{i}] must be a dmft.Trajectory, got {type(s).__name__}")
+    ds = []
+    for i, s in enumerate(sims):
+        d = s.provenance.get("d")
+        if isinstance(d, bool) or not isinstance(d, numbers.Real) or not d > 0:
+            raise ValueError(
+                f"simulations[{i}] (method {s.method!r}) has provenance['d'] = {d!r}; "
+                "extrapolate needs finite-d simulations with a dimension d > 0"
+            )
+        ds.append(d)
+    if len(set(ds)) < 2:
+        raise ValueError(
+            f"extrapolate needs simulations at >= 2 distinct d to fit a + b/d, got d = {ds}"
+        )
+    ref = sims[0].problem
+    for i, s in enumerate(sims[1:], start=1):
+        diffs = _problem_differences(ref, s.problem)
+        if diffs:
+            raise ValueError(
+                f"simulations[{i}] is for a different problem than simulations[0]: "
+                + "; ".join(diffs)
+            )
+    T = min(s.T for s in sims)
+    x = 1.0 / np.asarray(ds, dtype=np.float64)
+    out, diagnostics = {}, {"fit_dof": len(sims) - 2}
+    for name in OBSERVABLES:
+        y = np.stack([getattr(s, name)[:T] for s in sims])
+        se = np.stack([getattr(s, name + "_se")[:T] for s in sims])
+        value, err, chi2 = _fit_intercept(x, y, se)
+        out[name], out[name + "_se"] = value, err
+        diagnostics[f"fit_chi2_{name}"] = chi2
+    provenance = base_provenance(
+        "extrapolated",
+        d=[_plain(d) for d in ds],
+        seeds=[_plain(s.provenance.get("seeds")) for s in sims],
+        seed=[_plain(s.provenance.get("seed")) for s in sims],
+        sources=[s.method for s in sims],
+        fit="a + b/d, weighted least squares (weights 1/se^2)",
+    )
+    problem = ref if ref.T == T else ref.replace(T=T)
+    return Trajectory(problem=problem, provenance=provenance, diagnostics=diagnostics, **out)
+
+
+def _plain(v):
+    """Numpy scalars to Python scalars (for JSON provenance)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _fit_intercept(x: np.ndarray, y: np.ndarray, se: np.ndarray):
+    """Weighted least-squares fit y_i = a + b x_i along axis 0.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n,)
+    y, se : ndarray, shape (n, ...)
+
+    Returns
+    -------
+    a, se_a, chi2 : ndarrays of shape (...)
+        Intercept, its standard error from the input errors, residual sum of squared z.
+    """
+    floor = _SE_FLOOR_REL * np.maximum(np.max(np.abs(y), axis=0), 1.0)
+    w = 1.0 / (se**2 + floor**2)
+    xb = x.reshape((-1,) + (1,) * (y.ndim - 1))
+    # centred form: stable when the x = 1/d are small and close together
+    sw = w.sum(axis=0)
+    x_mean = (w * xb).sum(axis=0) / sw
+    y_mean = (w * y).sum(axis=0) / sw
+    dx = xb - x_mean
+    sxx = (w * dx**2).sum(axis=0)
+    slope = (w * dx * (y - y_mean)).sum(axis=0) / sxx
+    intercept = y_mean - slope * x_mean
+    var = 1.0 / sw + x_mean**2 / sxx
+    resid = y - intercept - slope * xb
+    chi2 = (w * resid**2).sum(axis=0)
+    return intercept, np.sqrt(var), chi2
