@@ -242,7 +242,7 @@ def _sum_by_replica(acc: np.ndarray, owner: np.ndarray, B: int) -> np.ndarray:
 def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
                     estimator: str = "stein", replicas: int = 16, storage: str = "auto",
                     chunk_size: int = 2**16, max_memory: float = 1.5 * 2**30,
-                    progress: bool | None = None) -> Trajectory:
+                    noise_memory: bool = True, progress: bool | None = None) -> Trajectory:
     """Solve the multi-pass DMFT by causal Monte Carlo (SPEC 3-5).
 
     Parameters
@@ -264,6 +264,12 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
         "auto" stores when the histories fit in ``max_memory`` bytes.
     chunk_size : int
         Samples per random-number chunk (results depend on it; keep the default to compare runs).
+    max_memory : float
+        Bytes of per-sample histories above which "auto" storage replays.
+    noise_memory : bool
+        True (correct): zeta is one Gaussian process with the full cross-time covariance C(t, s).
+        False reproduces error (1) of the authors' script (SPEC 8): noise drawn afresh at every
+        step with covariance C(t, t) only. For demonstrations and tests that must catch it.
     progress : bool, optional
         Progress bar over t; default: on when stderr is a terminal.
 
@@ -326,6 +332,8 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
                   st.M, st.Lam, st.R, st.Lc, a, eta, starts_, owner_, sig, dsig, d2sig,
                   *acc_.arrays())
 
+    meta = {"seed": seed, "estimator": estimator, "storage": storage, "chunk_size": chunk_size,
+            "noise_memory": noise_memory}
     show = sys.stderr.isatty() if progress is None else bool(progress)
     steps = range(T)
     if show:
@@ -350,19 +358,18 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
                     acc_c = _Accumulators(len(owner_c), T, P, K, pathwise)
                     run(0, t, d, h, starts_c, owner_c, acc_c)
                     _add_totals(tot, acc_c, owner_c, B, pathwise)
-            _update_kernels(st, tot, t, problem, Sb, pathwise)
+            _update_kernels(st, tot, t, problem, Sb, pathwise, noise_memory)
             if not _finite_step(st, t):
                 raise _Diverged(t)
             t_done = t
     except _Diverged as exc:
-        partial = _assemble(problem, st, exc.step, S, B, Sb, seed, estimator, storage,
-                            chunk_size, wall0, compute_egen=False) if exc.step > 0 else None
+        partial = _assemble(problem, st, exc.step, B, Sb, meta, wall0,
+                            compute_egen=False) if exc.step > 0 else None
         raise DivergenceError(
             f"DMFT diverged at step t={exc.step} (non-finite kernels or overlaps); "
             f"the partial trajectory (t < {exc.step}) is attached as .partial",
             step=exc.step, partial=partial) from None
-    return _assemble(problem, st, t_done + 1, S, B, Sb, seed, estimator, storage, chunk_size,
-                     wall0, compute_egen=True)
+    return _assemble(problem, st, t_done + 1, B, Sb, meta, wall0, compute_egen=True)
 
 
 class _Diverged(Exception):
@@ -382,7 +389,7 @@ def _add_totals(tot: dict, acc: _Accumulators, owner: np.ndarray, B: int, pathwi
 
 
 def _update_kernels(st: _State, tot: dict, t: int, problem: Problem, Sb: int,
-                    pathwise: bool) -> None:
+                    pathwise: bool, noise_memory: bool = True) -> None:
     """From the step-t sums: C(t, .), Cw(t, .), Lambda(t), R(t, .), noise factor row, M(t+1)."""
     T, P = problem.T, problem.P
     alpha, eta, lam = problem.alpha, problem.eta, problem.lam
@@ -405,6 +412,9 @@ def _update_kernels(st: _State, tot: dict, t: int, problem: Problem, Sb: int,
         n = (t + 1) * P
         Cmat = np.ascontiguousarray(_blocks_to_matrix(st.C[b], t + 1))
         Lsub = np.ascontiguousarray(st.Lmat[b, :n, :n])
+        if not noise_memory:  # SPEC 8 error (1): forget the cross-time covariance
+            Cmat[t * P:, : t * P] = 0.0
+            Cmat[: t * P, t * P:] = 0.0
         st.chol_dropped[t] += cholesky_extend(Cmat, Lsub, t * P, _CHOL_TOL)
         st.Lmat[b, :n, :n] = Lsub
         st.Lc[b, t, : t + 1] = Lsub[t * P:, :].reshape(P, t + 1, P).transpose(1, 0, 2)
@@ -425,9 +435,8 @@ def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), x.std(axis=0, ddof=1) / math.sqrt(B)
 
 
-def _assemble(problem: Problem, st: _State, n_t: int, S: int, B: int, Sb: int, seed: int,
-              estimator: str, storage: str, chunk_size: int, wall0: float,
-              compute_egen: bool) -> Trajectory:
+def _assemble(problem: Problem, st: _State, n_t: int, B: int, Sb: int, meta: dict,
+              wall0: float, compute_egen: bool) -> Trajectory:
     """Trajectory of the first n_t time points from the per-replica state."""
     P = problem.P
     prob = problem if n_t == problem.T else problem.replace(T=n_t)
@@ -450,10 +459,9 @@ def _assemble(problem: Problem, st: _State, n_t: int, S: int, B: int, Sb: int, s
                           ("C", C), ("R", R), ("Lam", Lam)):
             out[name], out[name + "_se"] = _mean_se(arr)
     prov = base_provenance(
-        "dmft", samples=B * Sb, replicas=B, seed=seed, estimator=estimator, storage=storage,
-        chunk_size=chunk_size, threads=numba.get_num_threads(),
+        "dmft", samples=B * Sb, replicas=B, threads=numba.get_num_threads(),
         wall_time=time.perf_counter() - wall0,
-        error_bars=f"std over {B} independent sub-solves / sqrt({B})",
+        error_bars=f"std over {B} independent sub-solves / sqrt({B})", **meta,
     )
     diagnostics = {"cond_Cw": st.cond_cw[:n_t].copy(), "chol_dropped": st.chol_dropped[:n_t].copy()}
     return Trajectory(problem=prob, provenance=prov, diagnostics=diagnostics, **out)
