@@ -1,0 +1,494 @@
+"""Finite-dimensional gradient descent: the simulator the theory is checked against.
+
+Exactly the algorithm of SPEC section 1: n = round(alpha d) samples x_mu ~ N(0, I_d), teacher
+W* (K, d) with W* W*^T / d = I_K, labels y = g*(W* x / sqrt(d)) (+ sqrt(Delta) N(0, 1)), a
+committee student W (P, d) with fixed second layer a, and
+
+    W <- (1 - eta lam) W - eta * sum_{mu in batch} F_mu x_mu^T / sqrt(d),
+
+the loss summed over the batch and F taken from :mod:`solvers._loss` (the one definition shared
+with the DMFT). Observables are recorded at t = 0..T-1, before the t-th update.
+
+Schedules
+---------
+- ``Full``: all n samples at every step.
+- ``Cyclic(n_blocks)``: the n samples are cut once into n_blocks consecutive blocks (sizes differ
+  by at most one); step t uses block ``t mod n_blocks``. **A step is one block update**: T counts
+  block updates, so one epoch is n_blocks steps. ``n_blocks = n`` is minibatch size 1; blocks of
+  at most ``SMALL_BLOCK`` samples run in a sequential numba loop (no Python per step).
+- ``Bernoulli(b)``: each sample enters the step-t gradient independently with probability b.
+- ``OnePass``: a fresh batch of n samples at every step, generated in place (never stored for all
+  steps); e_train(t) is the loss on the step-t batch.
+
+Randomness
+----------
+Run i uses ``run_ss = SeedSequence(seed).spawn(seeds)[i]``. ``default_rng(run_ss)`` draws, in this
+order, the teacher/student basis, the label noise and the Bernoulli masks. The data matrix is cut
+into chunks of a fixed number of rows (independent of the machine), each filled from its own
+stream ``run_ss.spawn(n_chunks)`` by a small thread pool; for one-pass every step spawns fresh
+chunk streams. Nothing depends on the number of threads (numba or generation), which a test checks.
+
+Memory
+------
+One (n, d) data buffer is allocated for the whole call and refilled for each seed (5e8 float64 =
+4 GB at d = 1e4, alpha = 5). Products go through BLAS (``X @ W.T``, ``F.T @ X``) without copies of
+X. ``dtype="float32"`` stores the same Gaussian numbers rounded to float32 (half the memory); its
+effect on M and Q is measured in ``benchmarks/bench_simulator.py``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+from dmft.problem import Problem
+from dmft.schedules import Bernoulli, Cyclic, OnePass
+from dmft.trajectory import DivergenceError, Trajectory, base_provenance
+from solvers._loss import batch_F, committee_F
+
+__all__ = ["simulate_finite_d", "SMALL_BLOCK", "AUTO_EVERY_MAX_BLOCKS"]
+
+# Cyclic blocks of at most this many samples are run by the sequential numba loop: for them the
+# Python and BLAS call overhead per step would exceed the arithmetic (2 * block * P * d flops).
+SMALL_BLOCK = 16
+# e_train(t) needs all n residuals, O(n d P) per step, i.e. n_blocks / 2 times the cost of one
+# cyclic block update. With train_loss="auto" it is computed at every step for at most this many
+# blocks and only at epoch starts (t = 0 mod n_blocks, NaN elsewhere) beyond.
+AUTO_EVERY_MAX_BLOCKS = 8
+# Rows per data chunk are chosen so a chunk holds about this many numbers (fixed, so the random
+# stream of every chunk is the same on every machine and for any thread count).
+_CHUNK_ELEMENTS = 1 << 22
+
+
+# ------------------------------------------------------------------------------ numba kernel
+@numba.njit(cache=True)
+def _cyclic_small_block_steps(X, y, Wstar, W, a, sig, dsig, eta, lam, starts, t0, t1,
+                              M_out, Q_out):
+    """Cyclic GD steps t0 <= t < t1 with small blocks, sequentially, W updated in place.
+
+    Parameters
+    ----------
+    X : (n, d) float64 or float32 data; y : (n,) labels; Wstar : (K, d) teacher;
+    W : (P, d) float64 student (modified in place); a : (P,) second layer;
+    sig, dsig : activation cfuncs; eta, lam : learning rate and ridge;
+    starts : (n_blocks + 1,) int64 block boundaries; M_out : (T, P, K), Q_out : (T, P, P).
+
+    Records M_t, Q_t (before update t) for every t in [t0, t1); no update after t = T - 1.
+
+    Returns
+    -------
+    int
+        t1 if all recorded overlaps are finite, else the first step t with a non-finite M_t/Q_t.
+    """
+    d = X.shape[1]
+    P = W.shape[0]
+    K = Wstar.shape[0]
+    T = M_out.shape[0]
+    n_blocks = starts.shape[0] - 1
+    inv_sqrt_d = 1.0 / math.sqrt(d)
+    decay = 1.0 - eta * lam
+    max_block = 0
+    for b in range(n_blocks):
+        max_block = max(max_block, starts[b + 1] - starts[b])
+    F_block = np.empty((max_block, P))
+    u = np.empty(P)
+    for t in range(t0, t1):
+        finite = True
+        for j in range(P):
+            for k in range(K):
+                s = 0.0
+                for i in range(d):
+                    s += W[j, i] * Wstar[k, i]
+                M_out[t, j, k] = s / d
+                finite = finite and np.isfinite(s)
+            for k in range(j + 1):
+                s = 0.0
+                for i in range(d):
+                    s += W[j, i] * W[k, i]
+                Q_out[t, j, k] = s / d
+                Q_out[t, k, j] = s / d
+                finite = finite and np.isfinite(s)
+        if not finite:
+            return t
+        if t == T - 1:
+            break
+        b = t % n_blocks
+        lo = starts[b]
+        hi = starts[b + 1]
+        # all F of the block at the current W (a block is one GD step, not hi - lo SGD steps)
+        for mu in range(lo, hi):
+            for j in range(P):
+                s = 0.0
+                for i in range(d):
+                    s += W[j, i] * X[mu, i]
+                u[j] = s * inv_sqrt_d
+            committee_F(u, y[mu], a, sig, dsig, F_block[mu - lo])
+        for j in range(P):
+            for i in range(d):
+                W[j, i] *= decay
+            for mu in range(lo, hi):
+                coef = -eta * inv_sqrt_d * F_block[mu - lo, j]
+                for i in range(d):
+                    W[j, i] += coef * X[mu, i]
+    return t1
+
+
+# ------------------------------------------------------------------------------ validation
+def _validate(problem: Problem, d, seeds, seed, dtype, train_loss, cyclic_kernel):
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a dmft.Problem, got {type(problem).__name__}")
+    P, K = problem.P, problem.K
+    if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+        raise TypeError(f"d must be an integer >= P + K = {P + K}, got {d!r} ({type(d).__name__})")
+    d = int(d)
+    # the student's part orthogonal to the teacher is built from P orthonormal vectors
+    # orthogonal to the K teacher rows, which needs d >= P + K
+    if d < P + K:
+        raise ValueError(f"d must be an integer >= P + K = {P + K}, got d={d}")
+    n = int(round(problem.alpha * d))
+    if n < 1:
+        raise ValueError(
+            f"n = round(alpha d) must be >= 1, got n={n} (alpha={problem.alpha}, d={d}); "
+            "increase d"
+        )
+    if isinstance(problem.schedule, Cyclic) and n < problem.schedule.n_blocks:
+        raise ValueError(
+            f"Cyclic(n_blocks={problem.schedule.n_blocks}) needs n = round(alpha d) >= n_blocks, "
+            f"got n={n} (alpha={problem.alpha}, d={d})"
+        )
+    if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral):
+        raise TypeError(f"seeds must be an integer >= 1, got {seeds!r} ({type(seeds).__name__})")
+    if seeds < 1:
+        raise ValueError(f"seeds must be an integer >= 1 (>= 2 for a standard error), got {seeds}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}") from None
+    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    if train_loss not in ("auto", "every", "epoch"):
+        raise ValueError(f"train_loss must be 'auto', 'every' or 'epoch', got {train_loss!r}")
+    if cyclic_kernel not in ("auto", "numba", "blas"):
+        raise ValueError(f"cyclic_kernel must be 'auto', 'numba' or 'blas', got {cyclic_kernel!r}")
+    return d, n, int(seeds), int(seed), dt
+
+
+# ------------------------------------------------------------------------------ building blocks
+def _psd_sqrt(S: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a PSD matrix via eigh (tiny negative eigenvalues clipped)."""
+    w, V = np.linalg.eigh(0.5 * (S + S.T))
+    return (V * np.sqrt(np.clip(w, 0.0, None))) @ V.T
+
+
+def _initial_weights(problem: Problem, d: int, rng: np.random.Generator):
+    """Teacher W* (K, d) and student W0 (P, d) with W* W*^T/d = I, W0 W*^T/d = M0, W0 W0^T/d = Q0.
+
+    W* and an orthonormal complement Wperp (P, d) are the (scaled) Q factor of a Gaussian
+    (d, K + P) matrix, so W0 = M0 W* + L Wperp with L L^T = Q0 - M0 M0^T has the required
+    overlaps up to rounding.
+    """
+    P, K = problem.P, problem.K
+    G = rng.standard_normal((d, K + P))
+    basis, R = np.linalg.qr(G)
+    basis *= np.sign(np.diag(R))  # Haar-distributed frame
+    frame = math.sqrt(d) * basis.T  # (K + P, d), rows orthogonal with norm sqrt(d)
+    Wstar = np.ascontiguousarray(frame[:K])
+    L = _psd_sqrt(problem.Qperp0)
+    W0 = problem.M0 @ Wstar + L @ frame[K:]
+    return Wstar, np.ascontiguousarray(W0)
+
+
+def _chunk_rows(n: int, d: int) -> np.ndarray:
+    """Row boundaries of the fixed data chunks, shape (n_chunks + 1,)."""
+    rows = max(1, _CHUNK_ELEMENTS // d)
+    return np.append(np.arange(0, n, rows), n)
+
+
+def _fill_gaussian(X: np.ndarray, run_ss: np.random.SeedSequence, threads: int) -> None:
+    """Fill X (n, d) with iid N(0, 1), chunk c from its own stream run_ss.spawn(...)[c].
+
+    float32 buffers get the float64 draws rounded, so a float32 run sees the same data.
+    """
+    n, d = X.shape
+    bounds = _chunk_rows(n, d)
+    streams = run_ss.spawn(len(bounds) - 1)
+
+    def fill(c: int) -> None:
+        rng = np.random.default_rng(streams[c])
+        block = X[bounds[c]:bounds[c + 1]]
+        if X.dtype == np.float64:
+            rng.standard_normal(out=block)
+        else:
+            block[...] = rng.standard_normal(block.shape)
+
+    if threads <= 1 or len(streams) == 1:
+        for c in range(len(streams)):
+            fill(c)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(fill, range(len(streams))))
+
+
+def _project(X: np.ndarray, W: np.ndarray, sqrt_d: float) -> np.ndarray:
+    """X W^T / sqrt(d) in float64, (n, P); BLAS in X's precision, no copy of X."""
+    return (X @ W.astype(X.dtype, copy=False).T).astype(np.float64, copy=False) / sqrt_d
+
+
+def _labels(problem: Problem, X, Wstar, sqrt_d, rng) -> np.ndarray:
+    """y = g*(W* x / sqrt(d)) (+ sqrt(noise) N(0, 1)), shape (n,)."""
+    Z = _project(X, Wstar, sqrt_d)
+    y = problem.target(Z.T)
+    if problem.noise > 0:
+        y = y + math.sqrt(problem.noise) * rng.standard_normal(y.shape[0])
+    return np.ascontiguousarray(y)
+
+
+def _gd_update(W, F, X_batch, eta, lam, sqrt_d) -> np.ndarray:
+    """(1 - eta lam) W - eta F^T X_batch / sqrt(d); F (b, P) already masked."""
+    grad = (F.astype(X_batch.dtype, copy=False).T @ X_batch).astype(np.float64, copy=False)
+    return (1.0 - eta * lam) * W - (eta / sqrt_d) * grad
+
+
+def _overlaps(W, Wstar, d):
+    return W @ Wstar.T / d, W @ W.T / d
+
+
+class _Diverged(Exception):
+    def __init__(self, step: int):
+        super().__init__(step)
+        self.step = step
+
+
+# ------------------------------------------------------------------------------ one run
+def _run(problem: Problem, X: np.ndarray, run_ss, threads: int, train_at: np.ndarray,
+         cyclic_kernel: str, M, Q, e_train) -> None:
+    """One GD run; fills M (T, P, K), Q (T, P, P), e_train (T,) in place.
+
+    Raises _Diverged(step) when M_step or Q_step is not finite (arrays filled up to step).
+    """
+    n, d = X.shape
+    T = problem.T
+    sqrt_d = math.sqrt(d)
+    eta, lam, a = problem.eta, problem.lam, problem.a
+    sig, dsig, _ = problem.activation.cfuncs()
+    schedule = problem.schedule
+    rng = np.random.default_rng(run_ss)
+    Wstar, W = _initial_weights(problem, d, rng)
+    _fill_gaussian(X, run_ss, threads)
+    y = _labels(problem, X, Wstar, sqrt_d, rng)
+    ones = np.ones(n)
+
+    if isinstance(schedule, Cyclic):
+        starts = (np.arange(schedule.n_blocks + 1, dtype=np.int64) * n) // schedule.n_blocks
+        small = int(np.max(np.diff(starts))) <= SMALL_BLOCK
+        if cyclic_kernel == "numba" or (cyclic_kernel == "auto" and small):
+            _run_cyclic_numba(problem, X, y, Wstar, W, starts, train_at, M, Q, e_train)
+            return
+
+    for t in range(T):
+        M[t], Q[t] = _overlaps(W, Wstar, d)
+        if not (np.all(np.isfinite(M[t])) and np.all(np.isfinite(Q[t]))):
+            raise _Diverged(t)
+        if isinstance(schedule, Cyclic):
+            b = t % schedule.n_blocks
+            lo, hi = starts[b], starts[b + 1]
+            if train_at[t]:
+                F_all, resid = batch_F(_project(X, W, sqrt_d), y, a, sig, dsig, ones)
+                e_train[t] = 0.5 * np.mean(resid**2)
+                F = F_all[lo:hi]
+            else:
+                F, _ = batch_F(_project(X[lo:hi], W, sqrt_d), y[lo:hi], a, sig, dsig, ones[lo:hi])
+            X_batch = X[lo:hi]
+        else:
+            if isinstance(schedule, OnePass) and t > 0:
+                _fill_gaussian(X, run_ss, threads)  # fresh batch; run_ss.spawn gives new streams
+                y = _labels(problem, X, Wstar, sqrt_d, rng)
+            weight = ones
+            if isinstance(schedule, Bernoulli) and t < T - 1:
+                weight = (rng.random(n) < schedule.b).astype(np.float64)
+            F, resid = batch_F(_project(X, W, sqrt_d), y, a, sig, dsig, weight)
+            e_train[t] = 0.5 * np.mean(resid**2)
+            X_batch = X
+        if t < T - 1:
+            W = _gd_update(W, F, X_batch, eta, lam, sqrt_d)
+
+
+def _run_cyclic_numba(problem, X, y, Wstar, W, starts, train_at, M, Q, e_train) -> None:
+    """Cyclic schedule with small blocks: numba loop between the steps that record e_train."""
+    n, d = X.shape
+    T = problem.T
+    sig, dsig, _ = problem.activation.cfuncs()
+    ones = np.ones(n)
+    marks = list(np.flatnonzero(train_at)) + [T]
+    if marks[0] != 0:
+        marks.insert(0, 0)
+    for t0, t1 in zip(marks[:-1], marks[1:], strict=True):
+        if train_at[t0]:
+            _, resid = batch_F(_project(X, W, math.sqrt(d)), y, problem.a, sig, dsig, ones)
+            e_train[t0] = 0.5 * np.mean(resid**2)
+        stop = _cyclic_small_block_steps(X, y, Wstar, W, problem.a, sig, dsig, problem.eta,
+                                         problem.lam, starts, t0, t1, M, Q)
+        if stop < t1:
+            raise _Diverged(stop)
+
+
+def _train_times(problem: Problem, train_loss: str) -> np.ndarray:
+    """Boolean (T,): steps at which e_train is computed."""
+    T = problem.T
+    schedule = problem.schedule
+    if not isinstance(schedule, Cyclic):
+        return np.ones(T, dtype=bool)
+    if train_loss == "auto":
+        train_loss = "every" if schedule.n_blocks <= AUTO_EVERY_MAX_BLOCKS else "epoch"
+    if train_loss == "every":
+        return np.ones(T, dtype=bool)
+    return np.arange(T) % schedule.n_blocks == 0
+
+
+# ------------------------------------------------------------------------------ e_gen
+def _gen_error_runs(problem: Problem, M_runs: np.ndarray, Q_runs: np.ndarray):
+    """e_gen per run and its integration error, each (runs, T), by Gaussian integration.
+
+    One call of :func:`dmft.gaussian.gen_error` on all (run, t) pairs stacked.
+    """
+    from dmft.gaussian import gen_error
+
+    runs, T = M_runs.shape[:2]
+    e, se = gen_error(problem, M_runs.reshape(runs * T, *M_runs.shape[2:]),
+                      Q_runs.reshape(runs * T, *Q_runs.shape[2:]))
+    return np.reshape(e, (runs, T)), np.reshape(se, (runs, T))
+
+
+# ------------------------------------------------------------------------------ assembly
+def _mean_se(runs: np.ndarray):
+    mean = runs.mean(axis=0)
+    if runs.shape[0] < 2:
+        return mean, np.full(mean.shape, np.nan)
+    return mean, runs.std(axis=0, ddof=1) / math.sqrt(runs.shape[0])
+
+
+def _assemble(problem, M_runs, Q_runs, e_train_runs, provenance, *,
+              partial: bool = False) -> Trajectory:
+    try:
+        e_gen_runs, e_gen_int_se = _gen_error_runs(problem, M_runs, Q_runs)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+        if not partial:
+            raise
+        # overlaps just before a divergence can be too large to integrate; keep M, Q, e_train
+        e_gen_runs = e_gen_int_se = np.full(e_train_runs.shape, np.nan)
+    M, M_se = _mean_se(M_runs)
+    Q, Q_se = _mean_se(Q_runs)
+    e_train, e_train_se = _mean_se(e_train_runs)
+    e_gen, e_gen_se = _mean_se(e_gen_runs)
+    # the integration error may be common to all runs (same quadrature or random numbers), so
+    # the spread over runs need not contain it: add its mean square (conservative)
+    e_gen_se = np.sqrt(e_gen_se**2 + np.mean(e_gen_int_se**2, axis=0))
+    diagnostics = {
+        "M_runs": M_runs,
+        "Q_runs": Q_runs,
+        "e_train_runs": e_train_runs,
+        "e_gen_runs": e_gen_runs,
+        "e_gen_integration_se": e_gen_int_se,
+    }
+    return Trajectory(problem=problem, M=M, Q=Q, e_train=e_train, e_gen=e_gen, M_se=M_se,
+                      Q_se=Q_se, e_train_se=e_train_se, e_gen_se=e_gen_se,
+                      provenance=provenance, diagnostics=diagnostics)
+
+
+# ------------------------------------------------------------------------------ public
+def simulate_finite_d(problem: Problem, d: int, seeds: int = 8, seed: int = 0, *,
+                      progress: bool | None = None, dtype: str = "float64",
+                      train_loss: str = "auto", cyclic_kernel: str = "auto") -> Trajectory:
+    """Run finite-d GD ``seeds`` times; mean and standard error over runs of every observable.
+
+    Parameters
+    ----------
+    problem : Problem
+        Target, student, alpha, eta, lam, T (T - 1 GD steps), M0, Q0, schedule, noise.
+    d : int
+        Input dimension, d >= P + K; n = round(alpha d) >= 1 samples (n >= n_blocks for
+        ``Cyclic``).
+    seeds : int
+        Independent runs (teacher, initialisation and data redrawn), >= 1. With seeds = 1 all
+        standard errors are NaN (no spread to estimate them from).
+    seed : int
+        Master seed >= 0; run i uses ``SeedSequence(seed).spawn(seeds)[i]``.
+    progress : bool or None
+        tqdm bar over runs; None: only when stderr is a terminal.
+    dtype : {"float64", "float32"}
+        Storage and BLAS precision of the data (float64 default). float32 halves the memory of
+        the (n, d) data matrix; labels, F, W and the overlaps stay float64.
+    train_loss : {"auto", "every", "epoch"}
+        When to compute e_train for ``Cyclic`` schedules (it needs all n residuals, O(n d P)):
+        at every step, or only at epoch starts t = 0 mod n_blocks (NaN, with NaN standard error,
+        elsewhere). "auto": "every" for n_blocks <= AUTO_EVERY_MAX_BLOCKS, else "epoch". Other
+        schedules always record e_train at every step.
+    cyclic_kernel : {"auto", "numba", "blas"}
+        Cyclic blocks of <= SMALL_BLOCK samples use the sequential numba loop, larger ones BLAS;
+        forcing one is for tests and benchmarks.
+
+    Returns
+    -------
+    Trajectory
+        ``M`` (T, P, K), ``Q`` (T, P, P), ``e_train`` (T,), ``e_gen`` (T,) averaged over runs,
+        standard errors std(ddof=1) / sqrt(seeds) (e_gen's also includes the Gaussian
+        integration error). ``diagnostics``: ``M_runs`` (seeds, T, P, K), ``Q_runs``
+        (seeds, T, P, P), ``e_train_runs`` (seeds, T), ``e_gen_runs`` (seeds, T),
+        ``e_gen_integration_se`` (seeds, T).
+
+    Raises
+    ------
+    DivergenceError
+        If M_t or Q_t is not finite; ``partial`` holds the runs so far up to step - 1.
+    """
+    d, n, seeds, seed, dt = _validate(problem, d, seeds, seed, dtype, train_loss, cyclic_kernel)
+    from tqdm.auto import tqdm
+
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    T, P, K = problem.T, problem.P, problem.K
+    train_at = _train_times(problem, train_loss)
+    threads = max(1, numba.get_num_threads())
+    M_runs = np.full((seeds, T, P, K), np.nan)
+    Q_runs = np.full((seeds, T, P, P), np.nan)
+    e_train_runs = np.full((seeds, T), np.nan)
+    X = np.empty((n, d), dtype=dt)
+    start = time.perf_counter()
+
+    def provenance(runs: int) -> dict:
+        return base_provenance(
+            "simulate", d=d, n=n, seeds=runs, seed=seed, wall_time=time.perf_counter() - start,
+            dtype=dt.name, schedule=str(problem.schedule), train_loss=train_loss,
+        )
+
+    run_seeds = np.random.SeedSequence(seed).spawn(seeds)
+    bar = tqdm(range(seeds), desc=f"simulate d={d}", disable=not show, unit="seed")
+    for i in bar:
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):
+                _run(problem, X, run_seeds[i], threads, train_at, cyclic_kernel,
+                     M_runs[i], Q_runs[i], e_train_runs[i])
+        except _Diverged as div:
+            bar.close()
+            partial = None
+            if div.step >= 1:
+                with np.errstate(all="ignore"):  # the last finite values can be huge
+                        partial = _assemble(
+                        problem.replace(T=div.step), M_runs[:i + 1, :div.step],
+                        Q_runs[:i + 1, :div.step], e_train_runs[:i + 1, :div.step],
+                        provenance(i + 1), partial=True,
+                    )
+            raise DivergenceError(
+                f"finite-d GD diverged: M_t or Q_t not finite at step {div.step} of run {i} "
+                f"(d={d}, eta={problem.eta}); reduce eta",
+                div.step, partial,
+            ) from None
+    del X
+    return _assemble(problem, M_runs, Q_runs, e_train_runs, provenance(seeds))
