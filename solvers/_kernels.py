@@ -2,10 +2,10 @@
 
 Layout conventions (all float64 unless said otherwise):
 
-- per-sample state of a chunk of m samples: ``z (m, K)``, ``y (m,)``, ``r0 (m, P)``,
-  white normals ``xi (m, T, P)`` (``xi[i, s]`` drives zeta(s)), schedule mask ``mask (m, T)``
-  (uint8, s_mu(t)), histories ``r_h, w_h, F_h (m, T, P)`` and, for the pathwise estimator,
-  ``chi_h (m, T, T, P, P)`` with ``chi_h[i, t, s] = chi(t, s)``;
+- per-sample state of m samples, samples LAST (contiguous) so that the linear parts vectorise:
+  ``z (K, m)``, ``y (m,)``, ``r0 (P, m)``, white normals ``xi (T, P, m)`` (``xi[s]`` drives
+  zeta(s)), schedule mask ``mask (T, m)`` (uint8, s_mu(t)), histories ``r_h, w_h, F_h (T, P, m)``
+  and, for the pathwise estimator, ``chi_h (T, T, P, P, m)`` with ``chi_h[t, s] = chi(t, s)``;
 - kernels per independent replica b: ``M (B, T, P, K)``, ``Lam (B, T, P, P)``,
   ``R (B, T, T, P, P)`` (``R[b, t, s]``, s < t) and the noise Cholesky factor
   ``Lc (B, T, T, P, P)`` (block lower-triangular, ``Lc[b, t, s]`` for s <= t);
@@ -24,7 +24,26 @@ from ._loss import committee_F, committee_J
 __all__ = ["dmft_pass", "cholesky_extend"]
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True)
+def _fill_J(tt, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, hv, Fv, Jv, J_blk):
+    """J_blk[:, :, i] = s_i(tt) J(h_i(tt), y_i) for the n samples of a block starting at lo."""
+    P = hv.shape[0]
+    K = z.shape[0]
+    for i in range(n):
+        for j in range(P):
+            acc = r_h[tt, j, lo + i]
+            for q in range(K):
+                acc += M[b, tt, j, q] * z[q, lo + i]
+            hv[j] = acc
+        res = committee_F(hv, y[lo + i], a, sig, dsig, Fv)
+        committee_J(hv, res, a, dsig, d2sig, Jv)
+        mu_ = float(mask[tt, lo + i])
+        for j in range(P):
+            for q in range(P):
+                J_blk[j, q, i] = mu_ * Jv[j, q]
+
+
+@numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
 def dmft_pass(t_from, t_to, measure, pathwise,
               z, y, r0, xi, mask, r_h, w_h, F_h, chi_h,
               M, Lam, R, Lc, a, eta,
@@ -42,114 +61,139 @@ def dmft_pass(t_from, t_to, measure, pathwise,
     (s <= t), ``accFz[k] += F(t) z^T``, ``accLoss[k] += L(h(t), y)``, and for the pathwise
     estimator ``accJ[k] += J(t)``, ``accR[k, s] += J(t) chi(t, s)`` (s < t). F and J carry the
     schedule mask s(t).
+
+    Samples are the innermost (contiguous) axis, so the O(t P^2) memory sums, noise and
+    accumulations are vector loops over a block; only F and J are evaluated sample by sample.
+    ``fastmath`` allows reassociation only (no finite-math assumption: divergence stays visible).
     """
     n_blocks = block_start.shape[0] - 1
-    P = r0.shape[1]
-    K = z.shape[1]
+    P = r0.shape[0]
+    K = z.shape[0]
     for k in numba.prange(n_blocks):
         b = block_rep[k]
-        h = np.empty(P)
+        lo = block_start[k]
+        n = block_start[k + 1] - lo
+        hv = np.empty(P)
         Fv = np.empty(P)
-        zeta = np.empty(P)
-        incr = np.empty(P)
-        J = np.empty((P, P))
-        dchi = np.empty((P, P))
-        for i in range(block_start[k], block_start[k + 1]):
-            for u in range(t_from, t_to + 1):
-                if u == 0:
-                    for j in range(P):
-                        r_h[i, 0, j] = r0[i, j]
-                        w_h[i, 0, j] = r0[i, j]
-                else:
-                    tp = u - 1
-                    # zeta(tp) = sum_{s <= tp} Lc[tp, s] xi(s); memory sums over u < tp for r and w
-                    for j in range(P):
-                        zj = 0.0
-                        for s in range(tp + 1):
-                            for q in range(P):
-                                zj += Lc[b, tp, s, j, q] * xi[i, s, q]
-                        mem_r = 0.0
-                        mem_w = 0.0
-                        for s in range(tp):
-                            for q in range(P):
-                                mem_r += R[b, tp, s, j, q] * r_h[i, s, q]
-                                mem_w += R[b, tp, s, j, q] * w_h[i, s, q]
-                        lam_r = 0.0
-                        lam_w = 0.0
+        Jv = np.empty((P, P))
+        acc_r = np.empty(n)
+        acc_w = np.empty(n)
+        resid = np.empty(n)
+        J_blk = np.empty((P, P, n)) if pathwise else np.empty((1, 1, 1))
+        for u in range(t_from, t_to + 1):
+            if u == 0:
+                for j in range(P):
+                    for i in range(n):
+                        r_h[0, j, lo + i] = r0[j, lo + i]
+                        w_h[0, j, lo + i] = r0[j, lo + i]
+            else:
+                tp = u - 1
+                for j in range(P):
+                    # noise zeta(tp) = sum_{s <= tp} Lc[tp, s] xi(s), shared by r and w
+                    acc_r[:] = 0.0
+                    for s in range(tp + 1):
                         for q in range(P):
-                            lam_r += Lam[b, tp, j, q] * r_h[i, tp, q]
-                            lam_w += Lam[b, tp, j, q] * w_h[i, tp, q]
-                        incr[j] = zj + mem_r - lam_r - F_h[i, tp, j]
-                        zeta[j] = zj + mem_w - lam_w
-                    # r: -Lam r - F + memory + noise;  cavity w: the same operator without F
-                    for j in range(P):
-                        r_h[i, u, j] = r_h[i, tp, j] + eta * incr[j]
-                        w_h[i, u, j] = w_h[i, tp, j] + eta * zeta[j]
-                    if pathwise:
-                        # J(tp) at h(tp), times the mask
-                        for j in range(P):
-                            h[j] = r_h[i, tp, j]
-                            for q in range(K):
-                                h[j] += M[b, tp, j, q] * z[i, q]
-                        resid = committee_F(h, y[i], a, sig, dsig, Fv)
-                        committee_J(h, resid, a, dsig, d2sig, J)
-                        mtp = float(mask[i, tp])
-                        for s in range(tp + 1):
-                            # dchi = -Lam chi - J (chi - dI) + sum_{v=s}^{tp-1} R(tp,v) chi(v,s)
-                            for j in range(P):
-                                for q in range(P):
-                                    acc = 0.0
-                                    for l in range(P):
-                                        c_lq = chi_h[i, tp, s, l, q]
-                                        acc -= Lam[b, tp, j, l] * c_lq
-                                        acc -= mtp * J[j, l] * c_lq
-                                    if s == tp:
-                                        acc += mtp * J[j, q]
-                                    for v in range(s, tp):
-                                        for l in range(P):
-                                            acc += R[b, tp, v, j, l] * chi_h[i, v, s, l, q]
-                                    dchi[j, q] = acc
-                            for j in range(P):
-                                for q in range(P):
-                                    chi_h[i, u, s, j, q] = chi_h[i, tp, s, j, q] + eta * dchi[j, q]
-                        for j in range(P):
-                            for q in range(P):
-                                chi_h[i, u, u, j, q] = 0.0
-                # F(u) at h(u) = r(u) + M(u) z
-                for j in range(P):
-                    h[j] = r_h[i, u, j]
-                    for q in range(K):
-                        h[j] += M[b, u, j, q] * z[i, q]
-                resid = committee_F(h, y[i], a, sig, dsig, Fv)
-                mu_ = float(mask[i, u])
-                for j in range(P):
-                    F_h[i, u, j] = mu_ * Fv[j]
-            if measure:
-                t = t_to
-                accLoss[k] += 0.5 * resid * resid
-                for j in range(P):
-                    Ft = F_h[i, t, j]
-                    wt = w_h[i, t, j]
-                    for q in range(K):
-                        accFz[k, j, q] += Ft * z[i, q]
-                    for s in range(t + 1):
+                            c = Lc[b, tp, s, j, q]
+                            for i in range(n):
+                                acc_r[i] += c * xi[s, q, lo + i]
+                    acc_w[:] = acc_r
+                    # memory sum_{s < tp} R(tp, s) x(s) and -Lam(tp) x(tp), for x = r and w
+                    for s in range(tp):
                         for q in range(P):
-                            accC[k, s, j, q] += Ft * F_h[i, s, q]
-                            accA[k, s, j, q] += Ft * w_h[i, s, q]
-                            accCw[k, s, j, q] += wt * w_h[i, s, q]
+                            c = R[b, tp, s, j, q]
+                            for i in range(n):
+                                acc_r[i] += c * r_h[s, q, lo + i]
+                                acc_w[i] += c * w_h[s, q, lo + i]
+                    for q in range(P):
+                        c = Lam[b, tp, j, q]
+                        for i in range(n):
+                            acc_r[i] -= c * r_h[tp, q, lo + i]
+                            acc_w[i] -= c * w_h[tp, q, lo + i]
+                    for i in range(n):
+                        r_h[u, j, lo + i] = r_h[tp, j, lo + i] + eta * (
+                            acc_r[i] - F_h[tp, j, lo + i])
+                        w_h[u, j, lo + i] = w_h[tp, j, lo + i] + eta * acc_w[i]
                 if pathwise:
-                    committee_J(h, resid, a, dsig, d2sig, J)
-                    mt = float(mask[i, t])
-                    for j in range(P):
-                        for q in range(P):
-                            accJ[k, j, q] += mt * J[j, q]
-                    for s in range(t):
+                    # chi(u, s) = chi(tp, s) + eta [-Lam chi - J (chi - delta_{tp s} I)
+                    #                                + sum_{v=s}^{tp-1} R(tp, v) chi(v, s)]
+                    _fill_J(tp, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, hv, Fv, Jv,
+                            J_blk)
+                    for s in range(tp + 1):
                         for j in range(P):
                             for q in range(P):
-                                acc = 0.0
+                                for i in range(n):
+                                    acc_r[i] = 0.0
                                 for l in range(P):
-                                    acc += J[j, l] * chi_h[i, t, s, l, q]
-                                accR[k, s, j, q] += mt * acc
+                                    c = Lam[b, tp, j, l]
+                                    for i in range(n):
+                                        acc_r[i] -= (c + J_blk[j, l, i]) * chi_h[tp, s, l, q,
+                                                                                 lo + i]
+                                    for v in range(s, tp):
+                                        c = R[b, tp, v, j, l]
+                                        for i in range(n):
+                                            acc_r[i] += c * chi_h[v, s, l, q, lo + i]
+                                if s == tp:
+                                    for i in range(n):
+                                        acc_r[i] += J_blk[j, q, i]
+                                for i in range(n):
+                                    chi_h[u, s, j, q, lo + i] = (chi_h[tp, s, j, q, lo + i]
+                                                                 + eta * acc_r[i])
+                    for j in range(P):
+                        for q in range(P):
+                            for i in range(n):
+                                chi_h[u, u, j, q, lo + i] = 0.0
+            # F(u) (and J(u) for the pathwise estimator) at h(u) = r(u) + M(u) z, sample by sample
+            for i in range(n):
+                for j in range(P):
+                    acc = r_h[u, j, lo + i]
+                    for q in range(K):
+                        acc += M[b, u, j, q] * z[q, lo + i]
+                    hv[j] = acc
+                res = committee_F(hv, y[lo + i], a, sig, dsig, Fv)
+                resid[i] = res
+                mu_ = float(mask[u, lo + i])
+                for j in range(P):
+                    F_h[u, j, lo + i] = mu_ * Fv[j]
+        if measure:
+            t = t_to
+            loss = 0.0
+            for i in range(n):
+                loss += resid[i] * resid[i]
+            accLoss[k] += 0.5 * loss
+            for j in range(P):
+                for q in range(K):
+                    acc = 0.0
+                    for i in range(n):
+                        acc += F_h[t, j, lo + i] * z[q, lo + i]
+                    accFz[k, j, q] += acc
+                for s in range(t + 1):
+                    for q in range(P):
+                        acc_c = 0.0
+                        acc_a = 0.0
+                        acc_cw = 0.0
+                        for i in range(n):
+                            acc_c += F_h[t, j, lo + i] * F_h[s, q, lo + i]
+                            acc_a += F_h[t, j, lo + i] * w_h[s, q, lo + i]
+                            acc_cw += w_h[t, j, lo + i] * w_h[s, q, lo + i]
+                        accC[k, s, j, q] += acc_c
+                        accA[k, s, j, q] += acc_a
+                        accCw[k, s, j, q] += acc_cw
+            if pathwise:
+                _fill_J(t, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, hv, Fv, Jv, J_blk)
+                for j in range(P):
+                    for q in range(P):
+                        acc = 0.0
+                        for i in range(n):
+                            acc += J_blk[j, q, i]
+                        accJ[k, j, q] += acc
+                for s in range(t):
+                    for j in range(P):
+                        for q in range(P):
+                            acc = 0.0
+                            for l in range(P):
+                                for i in range(n):
+                                    acc += J_blk[j, l, i] * chi_h[t, s, l, q, lo + i]
+                            accR[k, s, j, q] += acc
 
 
 @numba.njit(cache=True)

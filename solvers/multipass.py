@@ -84,34 +84,35 @@ def _bytes_per_sample(problem: Problem, pathwise: bool) -> int:
 
 # ------------------------------------------------------------------------------ randomness
 def _alloc_draws(problem: Problem, m: int) -> dict:
+    """Per-sample randomness of m samples, samples last (the kernels' layout)."""
     T, P, K = problem.T, problem.P, problem.K
-    return {"z": np.empty((m, K)), "y": np.empty(m), "r0": np.empty((m, P)),
-            "xi": np.empty((m, T, P)), "mask": np.empty((m, T), dtype=np.uint8)}
+    return {"z": np.empty((K, m)), "y": np.empty(m), "r0": np.empty((P, m)),
+            "xi": np.empty((T, P, m)), "mask": np.empty((T, m), dtype=np.uint8)}
 
 
 def _draw_chunk(problem: Problem, seedseq: np.random.SeedSequence, sqrt_qperp0: np.ndarray,
                 out: dict) -> None:
     """All randomness of one chunk of effective samples, from its own seed, written into ``out``
-    (views of preallocated arrays, so stored mode needs no concatenation copy)."""
-    T = problem.T
+    (column slices of the preallocated arrays)."""
+    T, P, K = problem.T, problem.P, problem.K
     m = out["y"].shape[0]
     rng = np.random.default_rng(seedseq)
-    rng.standard_normal(out=out["z"])
-    y = problem.target(out["z"].T)
+    z = rng.standard_normal((K, m))
+    out["z"][:] = z
+    y = problem.target(z)
     if problem.noise > 0:
         y = y + math.sqrt(problem.noise) * rng.standard_normal(m)
     out["y"][:] = y
-    rng.standard_normal(out=out["r0"])
-    out["r0"][:] = out["r0"] @ sqrt_qperp0.T
-    rng.standard_normal(out=out["xi"])
+    out["r0"][:] = sqrt_qperp0 @ rng.standard_normal((P, m))
+    out["xi"][:] = rng.standard_normal((T, P, m))
     sched = problem.schedule
     if isinstance(sched, Full):
         out["mask"][:] = 1
     elif isinstance(sched, Cyclic):
         block = rng.integers(0, sched.n_blocks, size=m)
-        out["mask"][:] = (np.arange(T)[None, :] % sched.n_blocks) == block[:, None]
+        out["mask"][:] = (np.arange(T)[:, None] % sched.n_blocks) == block[None, :]
     else:  # Bernoulli
-        out["mask"][:] = rng.random((m, T)) < sched.b
+        out["mask"][:] = rng.random((T, m)) < sched.b
 
 
 def _sqrt_psd(A: np.ndarray) -> np.ndarray:
@@ -307,15 +308,15 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
 
     def alloc_hist(m: int) -> dict:
         return {
-            "r_h": np.zeros((m, T, P)), "w_h": np.zeros((m, T, P)), "F_h": np.zeros((m, T, P)),
-            "chi_h": np.zeros((m, T, T, P, P)) if pathwise else np.zeros((1, 1, 1, 1, 1)),
+            "r_h": np.zeros((T, P, m)), "w_h": np.zeros((T, P, m)), "F_h": np.zeros((T, P, m)),
+            "chi_h": np.zeros((T, T, P, P, m)) if pathwise else np.zeros((1, 1, 1, 1, 1)),
         }
 
     if storage == "stored":
         data = _alloc_draws(problem, B * Sb)
         lo = 0
         for _, ss, m in chunk_list:
-            _draw_chunk(problem, ss, sqrt_q0, {k: v[lo:lo + m] for k, v in data.items()})
+            _draw_chunk(problem, ss, sqrt_q0, {k: v[..., lo:lo + m] for k, v in data.items()})
             lo += m
         hist = alloc_hist(B * Sb)
         starts, owner = _blocks_for([m for *_, m in chunk_list], [b for b, *_ in chunk_list])
@@ -353,7 +354,7 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
                 for b, ss, m in chunk_list:
                     d = draws if m == draws["y"].shape[0] else _alloc_draws(problem, m)
                     _draw_chunk(problem, ss, sqrt_q0, d)
-                    h = hist if m == hist["r_h"].shape[0] else alloc_hist(m)
+                    h = hist if m == hist["r_h"].shape[-1] else alloc_hist(m)
                     starts_c, owner_c = _blocks_for([m], [b])
                     acc_c = _Accumulators(len(owner_c), T, P, K, pathwise)
                     run(0, t, d, h, starts_c, owner_c, acc_c)
