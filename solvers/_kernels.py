@@ -25,7 +25,7 @@ __all__ = ["dmft_pass", "cholesky_extend"]
 
 
 @numba.njit(cache=True)
-def _fill_J(tt, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, hv, Fv, Jv, J_blk):
+def _fill_J(tt, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, code, hv, Fv, Jv, J_blk):
     """J_blk[:, :, i] = s_i(tt) J(h_i(tt), y_i) for the n samples of a block starting at lo."""
     P = hv.shape[0]
     K = z.shape[0]
@@ -35,8 +35,8 @@ def _fill_J(tt, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, hv, Fv, Jv, J
             for q in range(K):
                 acc += M[b, tt, j, q] * z[q, lo + i]
             hv[j] = acc
-        res = committee_F(hv, y[lo + i], a, sig, dsig, Fv)
-        committee_J(hv, res, a, dsig, d2sig, Jv)
+        res = committee_F(hv, y[lo + i], a, sig, dsig, Fv, code)
+        committee_J(hv, res, a, dsig, d2sig, Jv, code)
         mu_ = float(mask[tt, lo + i])
         for j in range(P):
             for q in range(P):
@@ -47,7 +47,7 @@ def _fill_J(tt, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, hv, Fv, Jv, J
 def dmft_pass(t_from, t_to, measure, pathwise,
               z, y, r0, xi, mask, r_h, w_h, F_h, chi_h,
               M, Lam, R, Lc, a, eta,
-              block_start, block_rep, sig, dsig, d2sig,
+              block_start, block_rep, sig, dsig, d2sig, code,
               accC, accA, accCw, accFz, accLoss, accJ, accR):
     """Advance every sample from time ``t_from`` to ``t_to`` with fixed kernels, then measure.
 
@@ -116,8 +116,8 @@ def dmft_pass(t_from, t_to, measure, pathwise,
                 if pathwise:
                     # chi(u, s) = chi(tp, s) + eta [-Lam chi - J (chi - delta_{tp s} I)
                     #                                + sum_{v=s}^{tp-1} R(tp, v) chi(v, s)]
-                    _fill_J(tp, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, hv, Fv, Jv,
-                            J_blk)
+                    _fill_J(tp, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, code, hv, Fv,
+                            Jv, J_blk)
                     for s in range(tp + 1):
                         for j in range(P):
                             for q in range(P):
@@ -149,7 +149,7 @@ def dmft_pass(t_from, t_to, measure, pathwise,
                     for q in range(K):
                         acc += M[b, u, j, q] * z[q, lo + i]
                     hv[j] = acc
-                res = committee_F(hv, y[lo + i], a, sig, dsig, Fv)
+                res = committee_F(hv, y[lo + i], a, sig, dsig, Fv, code)
                 resid[i] = res
                 mu_ = float(mask[u, lo + i])
                 for j in range(P):
@@ -179,7 +179,8 @@ def dmft_pass(t_from, t_to, measure, pathwise,
                         accA[k, s, j, q] += acc_a
                         accCw[k, s, j, q] += acc_cw
             if pathwise:
-                _fill_J(t, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, hv, Fv, Jv, J_blk)
+                _fill_J(t, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, code, hv, Fv, Jv,
+                        J_blk)
                 for j in range(P):
                     for q in range(P):
                         acc = 0.0

@@ -31,7 +31,7 @@ from ._kernels import cholesky_extend, dmft_pass
 __all__ = ["solve_multipass", "cavity_covariance", "ESTIMATORS"]
 
 ESTIMATORS = ("stein", "pathwise")
-_BLOCK = 4096  # samples per accumulation block (fixed: results independent of thread count)
+_BLOCK = 1024  # samples per accumulation block: L2-sized, fixed (thread-count independent)
 _CHOL_TOL = 1e-12  # relative pivot below which a noise component is taken as degenerate
 _CW_RCOND = 1e-12  # relative eigenvalue cutoff when inverting the cavity covariance Cw
 
@@ -331,7 +331,7 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
                   data_["z"], data_["y"], data_["r0"], data_["xi"], data_["mask"],
                   hist_["r_h"], hist_["w_h"], hist_["F_h"], hist_["chi_h"],
                   st.M, st.Lam, st.R, st.Lc, a, eta, starts_, owner_, sig, dsig, d2sig,
-                  *acc_.arrays())
+                  problem.activation.code, *acc_.arrays())
 
     meta = {"seed": seed, "estimator": estimator, "storage": storage, "chunk_size": chunk_size,
             "noise_memory": noise_memory}

@@ -1,0 +1,57 @@
+"""The shared loss kernels: F and J against finite differences of the loss, fast paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dmft
+from solvers._loss import _d2sigma, _dsigma, _sigma, batch_F, batch_loss, committee_F, committee_J
+
+
+@pytest.mark.parametrize("name", sorted(dmft.ACTIVATIONS))
+def test_registry_fast_path_equals_cfunc_path(name):
+    act = dmft.ACTIVATIONS[name]
+    x = np.linspace(-6, 6, 2001)
+    for fn, cfn in zip((_sigma, _dsigma, _d2sigma), act.cfuncs(), strict=True):
+        fast = np.array([fn(act.code, cfn, v) for v in x])
+        slow = np.array([fn(-1, cfn, v) for v in x])
+        np.testing.assert_array_equal(fast, slow)
+
+
+@pytest.mark.parametrize("name", ["tanh", "erf", "softplus", "quadratic", "linear"])
+def test_F_and_J_are_gradient_and_hessian_of_the_loss(name):
+    act = dmft.ACTIVATIONS[name]
+    sig, dsig, d2sig = act.cfuncs()
+    rng = np.random.default_rng(0)
+    P = 3
+    a = rng.standard_normal(P)
+    u, y = rng.standard_normal(P), 0.7
+
+    def loss(v):
+        return 0.5 * (y - a @ act(v)) ** 2
+
+    F = np.empty(P)
+    resid = committee_F(u, y, a, sig, dsig, F, act.code)
+    J = np.empty((P, P))
+    committee_J(u, resid, a, dsig, d2sig, J, act.code)
+    eps = 1e-5
+    eye = np.eye(P)
+    F_fd = np.array([(loss(u + eps * e) - loss(u - eps * e)) / (2 * eps) for e in eye])
+    J_fd = np.array([[(loss(u + eps * (e + f)) - loss(u + eps * (e - f)) - loss(u - eps * (e - f))
+                       + loss(u - eps * (e + f))) / (4 * eps**2) for f in eye] for e in eye])
+    np.testing.assert_allclose(F, F_fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(J, J_fd, rtol=1e-4, atol=1e-5)
+
+
+def test_batch_F_and_loss_match_numpy():
+    act = dmft.ACTIVATIONS["relu"]
+    sig, dsig, _ = act.cfuncs()
+    rng = np.random.default_rng(1)
+    U, y, a = rng.standard_normal((500, 2)), rng.standard_normal(500), np.array([0.7, -0.7])
+    weight = (rng.random(500) < 0.5).astype(float)
+    F, resid = batch_F(U, y, a, sig, dsig, weight)
+    f = np.maximum(U, 0) @ a
+    np.testing.assert_allclose(resid, y - f)
+    np.testing.assert_allclose(F, -(y - f)[:, None] * a * (U > 0) * weight[:, None])
+    np.testing.assert_allclose(batch_loss(U, y, a, sig), 0.5 * (y - f) ** 2)
