@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python -m benchmarks.bench_simulator            # everything (~2-4 minutes on 2 cores)
+    python -m benchmarks.bench_simulator            # everything (~3-6 minutes on 2 cores)
     python -m benchmarks.bench_simulator --quick    # skip the d = 10^4 runs
 
 1. Per-seed time at d = 5000, alpha = 3, P = 2, T = 7 (paper multi-index setting) of
@@ -11,7 +11,10 @@ Run from the repository root::
    simulator's time includes e_gen (Gaussian integration), which the plain version does not
    compute; that part is also timed on its own.
 2. float32 data vs float64 on the same Gaussian numbers (paired): largest |Delta M|, |Delta Q|.
-3. Peak resident memory and wall time of one seed at d = 10^4, alpha = 5, P = 4, T = 7 (the
+3. Minibatch size 1 (Cyclic(n)): one epoch at d = 1000, alpha = 3, P = 2 with the sequential
+   numba loop against the per-step BLAS path of the same simulator (both record M, Q at every
+   step; e_train at the epoch start).
+4. Peak resident memory and wall time of one seed at d = 10^4, alpha = 5, P = 4, T = 7 (the
    Fig. 3 setting), each in a fresh subprocess so that the peak belongs to that run alone.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import subprocess
@@ -94,6 +98,25 @@ def bench_float32(seeds: int) -> None:
           f"{f64.M_se[-1].max():.1e}")
 
 
+def bench_minibatch_one(repeats: int) -> None:
+    d, alpha = 1000, 3.0
+    n = round(alpha * d)
+    prob = dmft.Problem(target="he3", P=2, activation="relu", alpha=alpha, eta=0.2,
+                        schedule=dmft.Cyclic(n), T=n + 1)
+    times = {"numba": [], "blas": []}
+    for kernel in times:
+        dmft.simulate(prob.replace(T=5), d=d, seeds=1, cyclic_kernel=kernel)  # compile
+    for r in range(repeats):
+        for kernel in times:
+            times[kernel].append(_timed(
+                lambda k=kernel, r=r: dmft.simulate(prob, d=d, seeds=1, seed=r, cyclic_kernel=k)
+            ))
+    t_numba, t_blas = (statistics.median(times[k]) for k in ("numba", "blas"))
+    print(f"[3] minibatch size 1, one epoch = {n} steps, d={d}, P=2 (medians of {repeats})")
+    print(f"    numba loop {t_numba:.2f} s, per-step BLAS {t_blas:.2f} s, "
+          f"ratio {t_blas / t_numba:.1f}")
+
+
 def _big_child(dtype: str) -> None:
     prob = dmft.Problem(target="z1z2z3-he3", P=4, activation="relu", alpha=5.0, eta=0.2, T=7)
     dmft.simulate(prob, d=100, seeds=1, seed=0)  # compilation outside the timing
@@ -112,7 +135,7 @@ def bench_big(dtype: str) -> None:
     )
     res = json.loads(out.stdout.strip().splitlines()[-1])
     data_gib = 5 * 10_000 * 10_000 * np.dtype(dtype).itemsize / 2**30
-    print(f"[3] one seed, d=10^4, alpha=5 (n=5e4), P=4, K=4, T=7, {dtype} "
+    print(f"[4] one seed, d=10^4, alpha=5 (n=5e4), P=4, K=4, T=7, {dtype} "
           f"(data matrix alone {data_gib:.2f} GiB)")
     print(f"    wall {res['wall']:.1f} s, peak RSS {res['peak_gib']:.2f} GiB; "
           f"M_6 of unit 3 = {np.round(res['M_last_row3'], 3).tolist()}")
@@ -127,11 +150,14 @@ def main(argv=None) -> None:
     if args.big_child:
         _big_child(args.big_child)
         return
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     bench_vs_plain(max(3, args.repeats))
     bench_float32(seeds=2)
+    bench_minibatch_one(max(3, args.repeats))
     if not args.quick:
         bench_big("float64")
         bench_big("float32")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

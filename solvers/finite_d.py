@@ -68,18 +68,27 @@ _CHUNK_ELEMENTS = 1 << 22
 
 # ------------------------------------------------------------------------------ numba kernel
 @numba.njit(cache=True)
-def _cyclic_small_block_steps(X, y, Wstar, W, a, sig, dsig, eta, lam, starts, t0, t1,
+def _cyclic_small_block_steps(X, y, Z, Wstar, W, a, sig, dsig, eta, lam, starts, t0, t1,
                               M_out, Q_out):
     """Cyclic GD steps t0 <= t < t1 with small blocks, sequentially, W updated in place.
 
     Parameters
     ----------
-    X : (n, d) float64 or float32 data; y : (n,) labels; Wstar : (K, d) teacher;
-    W : (P, d) float64 student (modified in place); a : (P,) second layer;
-    sig, dsig : activation cfuncs; eta, lam : learning rate and ridge;
+    X : (n, d) float64 or float32 data; y : (n,) labels; Z : (n, K) teacher fields
+    W* x / sqrt(d); Wstar : (K, d) teacher; W : (P, d) float64 student (modified in place);
+    a : (P,) second layer; sig, dsig : activation cfuncs; eta, lam : learning rate and ridge;
     starts : (n_blocks + 1,) int64 block boundaries; M_out : (T, P, K), Q_out : (T, P, P).
 
     Records M_t, Q_t (before update t) for every t in [t0, t1); no update after t = T - 1.
+    M and Q are computed directly at t0 and then updated exactly in O(P (P + K) + b^2 d) per
+    step (b = block size) from the block's fields u, z and F instead of O(P (P + K) d):
+
+        M' = c M - (eta / d) sum_mu F_mu z_mu^T,
+        Q' = c^2 Q - (c eta / d) sum_mu (F_mu u_mu^T + u_mu F_mu^T)
+             + (eta^2 / d^2) sum_{mu, nu} (x_mu . x_nu) F_mu F_nu^T,   c = 1 - eta lam.
+
+    Rounding then accumulates over one segment only (the caller starts a segment at every
+    epoch start when n_blocks is large); a test compares with the direct BLAS path.
 
     Returns
     -------
@@ -97,24 +106,25 @@ def _cyclic_small_block_steps(X, y, Wstar, W, a, sig, dsig, eta, lam, starts, t0
     for b in range(n_blocks):
         max_block = max(max_block, starts[b + 1] - starts[b])
     F_block = np.empty((max_block, P))
-    u = np.empty(P)
+    u_block = np.empty((max_block, P))
+    M = np.empty((P, K))
+    Q = np.empty((P, P))
+    for j in range(P):
+        for k in range(K):
+            s = 0.0
+            for i in range(d):
+                s += W[j, i] * Wstar[k, i]
+            M[j, k] = s / d
+        for k in range(j + 1):
+            s = 0.0
+            for i in range(d):
+                s += W[j, i] * W[k, i]
+            Q[j, k] = s / d
+            Q[k, j] = s / d
     for t in range(t0, t1):
-        finite = True
-        for j in range(P):
-            for k in range(K):
-                s = 0.0
-                for i in range(d):
-                    s += W[j, i] * Wstar[k, i]
-                M_out[t, j, k] = s / d
-                finite = finite and np.isfinite(s)
-            for k in range(j + 1):
-                s = 0.0
-                for i in range(d):
-                    s += W[j, i] * W[k, i]
-                Q_out[t, j, k] = s / d
-                Q_out[t, k, j] = s / d
-                finite = finite and np.isfinite(s)
-        if not finite:
+        M_out[t] = M
+        Q_out[t] = Q
+        if not (np.all(np.isfinite(M)) and np.all(np.isfinite(Q))):
             return t
         if t == T - 1:
             break
@@ -127,8 +137,36 @@ def _cyclic_small_block_steps(X, y, Wstar, W, a, sig, dsig, eta, lam, starts, t0
                 s = 0.0
                 for i in range(d):
                     s += W[j, i] * X[mu, i]
-                u[j] = s * inv_sqrt_d
-            committee_F(u, y[mu], a, sig, dsig, F_block[mu - lo])
+                u_block[mu - lo, j] = s * inv_sqrt_d
+            committee_F(u_block[mu - lo], y[mu], a, sig, dsig, F_block[mu - lo])
+        # overlaps after the update, from the pre-update fields
+        for j in range(P):
+            for k in range(K):
+                s = 0.0
+                for mu in range(lo, hi):
+                    s += F_block[mu - lo, j] * Z[mu, k]
+                M[j, k] = decay * M[j, k] - eta / d * s
+        cross = np.zeros((P, P))
+        for mu in range(lo, hi):
+            for nu in range(lo, mu + 1):
+                g = 0.0
+                for i in range(d):
+                    g += X[mu, i] * X[nu, i]
+                g *= eta * eta / (d * d)
+                for j in range(P):
+                    for k in range(P):
+                        cross[j, k] += g * F_block[mu - lo, j] * F_block[nu - lo, k]
+                        if nu != mu:
+                            cross[j, k] += g * F_block[nu - lo, j] * F_block[mu - lo, k]
+            for j in range(P):
+                for k in range(P):
+                    cross[j, k] -= decay * eta / d * (
+                        F_block[mu - lo, j] * u_block[mu - lo, k]
+                        + u_block[mu - lo, j] * F_block[mu - lo, k]
+                    )
+        for j in range(P):
+            for k in range(P):
+                Q[j, k] = decay * decay * Q[j, k] + cross[j, k]
         for j in range(P):
             for i in range(d):
                 W[j, i] *= decay
@@ -330,11 +368,12 @@ def _run_cyclic_numba(problem, X, y, Wstar, W, starts, train_at, M, Q, e_train) 
     marks = list(np.flatnonzero(train_at)) + [T]
     if marks[0] != 0:
         marks.insert(0, 0)
+    Z = _project(X, Wstar, math.sqrt(d))
     for t0, t1 in zip(marks[:-1], marks[1:], strict=True):
         if train_at[t0]:
             _, resid = batch_F(_project(X, W, math.sqrt(d)), y, problem.a, sig, dsig, ones)
             e_train[t0] = 0.5 * np.mean(resid**2)
-        stop = _cyclic_small_block_steps(X, y, Wstar, W, problem.a, sig, dsig, problem.eta,
+        stop = _cyclic_small_block_steps(X, y, Z, Wstar, W, problem.a, sig, dsig, problem.eta,
                                          problem.lam, starts, t0, t1, M, Q)
         if stop < t1:
             raise _Diverged(stop)
