@@ -291,7 +291,8 @@ def _labels(problem: Problem, X, Wstar, sqrt_d, rng) -> np.ndarray:
 
 def _gd_update(W, F, X_batch, eta, lam, sqrt_d) -> np.ndarray:
     """(1 - eta lam) W - eta F^T X_batch / sqrt(d); F (b, P) already masked."""
-    grad = (F.astype(X_batch.dtype, copy=False).T @ X_batch).astype(np.float64, copy=False)
+    # X^T F rather than F^T X: the same gemm, measured up to 2x faster here (OpenBLAS 0.3.31)
+    grad = (X_batch.T @ F.astype(X_batch.dtype, copy=False)).T.astype(np.float64, copy=False)
     return (1.0 - eta * lam) * W - (eta / sqrt_d) * grad
 
 
