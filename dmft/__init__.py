@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 from .activations import ACTIVATIONS, Activation
 from .api import simulate, solve
 from .compare import compare, extrapolate
+from .gaussian import first_hermite
 from .io import load
 from .problem import Problem
 from .schedules import Bernoulli, Cyclic, Full, OnePass
@@ -28,6 +29,7 @@ __all__ = [
     "Trajectory",
     "compare",
     "extrapolate",
+    "first_hermite",
     "load",
     "simulate",
     "solve",

@@ -1,0 +1,426 @@
+"""One-pass theory: a fresh batch of n = alpha d samples at every step (SPEC 6), deterministic.
+
+With (h, z) ~ N(0, Omega), Omega = [[Q, M], [M^T, I_K]], F = F(h, y) from :mod:`solvers._loss`
+and B = E[F (h^T, z^T)] (P x (P+K)):
+
+    M' = (1 - eta lam) M - eta alpha E[F z^T]
+    Q' = (1 - eta lam)^2 Q - eta alpha (1 - eta lam) (E[F h^T] + E[h F^T]) + eta^2 alpha E[F F^T]
+         + eta^2 alpha^2 B Omega^+ B^T.
+
+Where the last term comes from: W' W'^T / d contains (eta^2 / d^2) sum_{mu != nu} F_mu
+(x_mu . x_nu) F_nu^T; only the components of the x's in the span of the rows of W and W*
+survive the average, and they are Omega^{-1/2}-whitened versions of (h, z). Writing
+(h, z) = L xi with L L^T = Omega, L of full column rank D = rank Omega, gives
+B Omega^+ B^T = A A^T with A = E[F xi^T] (P x D): no inverse is ever formed, and a singular
+Omega (e.g. Q = M M^T) needs no special case. We use xi = (z, eps), h = M z + S eps,
+S S^T = Q - M M^T (:func:`dmft.gaussian.student_noise_factor`), so A = [E[F z^T], E[F eps^T]].
+
+With label noise y = g*(z) + sqrt(noise) xi_n, xi_n is integrated by the 2-point rule
+xi_n = +-1 (exact: F is linear in y, F F^T and the loss quadratic).
+
+Expectations (:func:`onepass_expectations`):
+
+- P <= 2: the structured quadrature of :mod:`dmft.gaussian` (trapezoid grid over z times a
+  rule over eps | z that is exact for ReLU), standard error 0. Accuracy in the paper setting
+  ~1e-10 per step (``tests/test_onepass.py``). If a unit has almost no orthogonal part
+  (|S_j| < 0.5 |M_j|, kinked activation) the generic kink-polar rule is used (~1e-5).
+- P >= 3 (or ``method="qmc"``): randomized QMC. The whole recursion is run ``qmc_replicas``
+  times, each with its own scrambled Sobol set (fixed across steps); the result is their mean
+  and the standard error their spread / sqrt(R), so the error fed forward through the
+  recursion is included.
+
+Observables: e_gen(t) from :func:`dmft.gaussian.gen_error` at (M_t, Q_t); e_train(t) is the
+loss on the fresh batch of step t *before* the update, whose expectation is e_gen(t) (the batch
+is independent of W_t), so e_train = e_gen. ``diagnostics["loss_joint_rule"]`` holds E[L] from
+the joint (P+K)-dimensional rule, an internal consistency check of the two computations.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numba
+import numpy as np
+
+from dmft import gaussian as G
+from dmft.problem import Problem
+from dmft.trajectory import DivergenceError, Trajectory, base_provenance
+from solvers._loss import committee_F
+
+__all__ = ["solve_onepass", "onepass_expectations", "onepass_step", "N_BLOCKS"]
+
+# fixed partition of the outer nodes into blocks (summed in order), so results do not depend
+# on the number of threads
+N_BLOCKS = 16
+
+
+@numba.njit(cache=True, nogil=True)
+def _structured_moments(start, stop, Z, wz, y, M, S, mode, edges, glx, glw, smx, smw, cap,
+                        a, sig, dsig, noise_sd):
+    """Sums over (outer z-node in [start, stop), inner eps-node, noise node) of
+    w * (F z^T, F h^T, F F^T, F eps^T, loss).
+
+    Z (N, K), wz (N,), y (N,) outer rule and labels; M (P, K); S (P, r) noise factor
+    (r <= 2; lower triangular if r = P = 2); the InnerRule arrays; a (P,); sig, dsig cfuncs;
+    noise_sd = sqrt(noise) (0 for clean labels).
+
+    Returns Fz (P, K), Fh (P, P), FF (P, P), Fe (P, max(r, 1)), loss (1,).
+    """
+    K = Z.shape[1]
+    P, r = S.shape
+    re = max(r, 1)
+    Fz = np.zeros((P, K))
+    Fh = np.zeros((P, P))
+    FF = np.zeros((P, P))
+    Fe = np.zeros((P, re))
+    loss = np.zeros(1)
+    n_noise = 2 if noise_sd > 0.0 else 1
+    eps = np.zeros((cap, re))
+    w = np.empty(cap)
+    bx = np.empty(cap)
+    bw = np.empty(cap)
+    lx = np.empty(cap)
+    lw = np.empty(cap)
+    tmp = np.empty((P + 2, 2, 4))
+    kinks = np.empty(P + 2)
+    br = np.empty(edges.shape[0] + P + 2)
+    m = np.empty(P)
+    u = np.empty(P)
+    F = np.empty(P)
+    sF = np.empty(P)  # per z-node sums over the inner rule: w F, w F eps^T, w F F^T
+    sFe = np.empty((P, re))
+    for n in range(start, stop):
+        for j in range(P):
+            acc = 0.0
+            for k in range(K):
+                acc += M[j, k] * Z[n, k]
+            m[j] = acc
+            sF[j] = 0.0
+            for k in range(re):
+                sFe[j, k] = 0.0
+        cnt = G.inner_nodes(m, S, mode, edges, glx, glw, smx, smw, eps, w, bx, bw, lx, lw,
+                            tmp, kinks, br)
+        wn = wz[n]
+        for q in range(cnt):
+            for j in range(P):
+                acc = m[j]
+                for k in range(r):
+                    acc += S[j, k] * eps[q, k]
+                u[j] = acc
+            for s in range(n_noise):
+                yy = y[n]
+                wt = w[q]
+                if n_noise == 2:
+                    yy += noise_sd if s == 0 else -noise_sd
+                    wt *= 0.5
+                resid = committee_F(u, yy, a, sig, dsig, F)
+                loss[0] += wn * wt * 0.5 * resid * resid
+                for j in range(P):
+                    fj = wt * F[j]
+                    sF[j] += fj
+                    for k in range(r):
+                        sFe[j, k] += fj * eps[q, k]
+                    fj *= wn
+                    for k in range(P):
+                        FF[j, k] += fj * F[k]
+        # F z^T, F eps^T, and F h^T = F (m + S eps)^T from the inner sums
+        for j in range(P):
+            for k in range(K):
+                Fz[j, k] += wn * sF[j] * Z[n, k]
+            for k in range(r):
+                Fe[j, k] += wn * sFe[j, k]
+            for k in range(P):
+                acc = sF[j] * m[k]
+                for l in range(r):
+                    acc += sFe[j, l] * S[k, l]
+                Fh[j, k] += wn * acc
+    return Fz, Fh, FF, Fe, loss
+
+
+@numba.njit(cache=True, nogil=True)
+def _explicit_moments(start, stop, X, Xi, y, w, P, a, sig, dsig, noise_sd):
+    """The same sums over explicit nodes n in [start, stop): x = (h, z) (N, P+K), whitened
+    xi (N, D), labels y (N,), weights w (N,). Returns Fz (P, K), Fh, FF (P, P), Fxi (P, D),
+    loss (1,).
+    """
+    K = X.shape[1] - P
+    D = Xi.shape[1]
+    Fz = np.zeros((P, K))
+    Fh = np.zeros((P, P))
+    FF = np.zeros((P, P))
+    Fx = np.zeros((P, D))
+    loss = np.zeros(1)
+    n_noise = 2 if noise_sd > 0.0 else 1
+    u = np.empty(P)
+    F = np.empty(P)
+    for n in range(start, stop):
+        for j in range(P):
+            u[j] = X[n, j]
+        for s in range(n_noise):
+            yy = y[n]
+            wt = w[n]
+            if n_noise == 2:
+                yy += noise_sd if s == 0 else -noise_sd
+                wt *= 0.5
+            resid = committee_F(u, yy, a, sig, dsig, F)
+            loss[0] += wt * 0.5 * resid * resid
+            for j in range(P):
+                fj = wt * F[j]
+                for k in range(K):
+                    Fz[j, k] += fj * X[n, P + k]
+                for k in range(P):
+                    Fh[j, k] += fj * u[k]
+                    FF[j, k] += fj * F[k]
+                for k in range(D):
+                    Fx[j, k] += fj * Xi[n, k]
+    return Fz, Fh, FF, Fx, loss
+
+
+def _structured_ok(problem: Problem, M: np.ndarray, S: np.ndarray) -> bool:
+    """Whether the structured quadrature applies (and is accurate) at this point."""
+    P = problem.P
+    if P > 2 or S.shape[1] > 2:
+        return False
+    if G.inner_mode(problem.activation) == G.INNER_SMOOTH:
+        return True
+    # a kinked unit needs an orthogonal part comparable to its teacher part, else its kink is
+    # (nearly) sharp in z-space, where the trapezoid grid converges slowly
+    s_norm = np.linalg.norm(S, axis=1)
+    return bool(np.all(s_norm >= G._SMOOTHING_RATIO_MIN * np.linalg.norm(M, axis=1)))
+
+
+def _noise_factor_L(M: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """L = [[M, S], [I_K, 0]] (P+K, K+r): (h, z) = L (z, eps)."""
+    P, K = M.shape
+    r = S.shape[1]
+    L = np.zeros((P + K, K + r))
+    L[:P, :K] = M
+    L[:P, K:] = S
+    L[P:, :K] = np.eye(K)
+    return L
+
+
+def onepass_expectations(problem: Problem, M: np.ndarray, Q: np.ndarray,
+                         options: G.QuadratureOptions | None = None,
+                         qmc_rule: G.Rule | None = None) -> dict:
+    """The Gaussian expectations of one one-pass step at (M, Q).
+
+    Parameters
+    ----------
+    problem : Problem
+        Target, activation, a, noise.
+    M : ndarray, shape (P, K)
+    Q : ndarray, shape (P, P)
+    options : dmft.gaussian.QuadratureOptions, optional
+    qmc_rule : Rule, optional
+        Use this QMC rule (dimension >= K + P; the first K + r coordinates are used) instead
+        of quadrature; ``solve_onepass`` passes one per randomization.
+
+    Returns
+    -------
+    dict
+        ``EFz`` (P, K) = E[F z^T], ``EFh`` (P, P) = E[F h^T], ``EFF`` (P, P) = E[F F^T],
+        ``A`` (P, D) = E[F xi^T] in whitened coordinates, ``BOB`` (P, P) = B Omega^+ B^T
+        = A A^T, ``loss`` = E[L], ``rule`` (str), ``nodes`` (int).
+    """
+    opts = options or G.QuadratureOptions()
+    P = problem.P
+    M = np.ascontiguousarray(M, dtype=np.float64)
+    Q = np.ascontiguousarray(0.5 * (Q + Q.T), dtype=np.float64)
+    S = np.ascontiguousarray(G.student_noise_factor(M, Q))
+    r = S.shape[1]
+    act = problem.activation
+    sig, dsig, _ = act.cfuncs()
+    a = np.ascontiguousarray(problem.a)
+    noise_sd = math.sqrt(problem.noise)
+    if qmc_rule is None and opts.method != "qmc" and _structured_ok(problem, M, S):
+        Z, wz, y, zdesc = G.target_on_rule(problem.target, opts)
+        ir = G.inner_rule_arrays(act, opts)
+        parts = G.run_blocks(
+            lambda i0, i1: _structured_moments(i0, i1, Z, wz, y, M, S, ir.mode, ir.edges, ir.glx,
+                                               ir.glw, ir.smx, ir.smw, ir.capacity, a, sig,
+                                               dsig, noise_sd),
+            Z.shape[0], N_BLOCKS)
+        EFz, EFh, EFF, EFe, loss = (sum(p[i] for p in parts) for i in range(5))
+        EFe = EFe[:, :r]
+        A = np.concatenate([EFz, EFe], axis=1)
+        inner = {G.INNER_SMOOTH: f"trapezoid h={opts.inner_h:g} ({ir.smx.shape[0]}^{r})",
+                 G.INNER_PIECEWISE_LINEAR: "exact piecewise (2-node truncated normal)",
+                 G.INNER_KINKED: f"composite gauss-legendre {opts.n_panels}x{opts.n_mid}"}[ir.mode]
+        if r == 2 and ir.mode != G.INNER_SMOOTH:
+            inner = f"composite gauss-legendre {opts.n_panels}x{opts.n_mid} x {inner}"
+        desc = f"structured: z {zdesc} x eps|z {inner} (r = {r})"
+        nodes = int(Z.shape[0])
+        return _pack(EFz, EFh, EFF, A, float(loss[0]), desc, nodes)
+    L = _noise_factor_L(M, S)
+    D = L.shape[1]
+    if qmc_rule is None:
+        kinks = tuple(range(P)) if G.inner_mode(act) != G.INNER_SMOOTH else ()
+        rules = G.plan_rules(L, kinks, G.QuadratureOptions.from_kwargs(opts, method="quadrature")
+                             if opts.method != "qmc" else opts)
+        if len(rules) != 1:
+            raise ValueError("onepass_expectations: pass qmc_rule for QMC (one per randomization)")
+        rule = rules[0]
+        xi = rule.xi
+    else:
+        if qmc_rule.xi.shape[1] < D:
+            raise ValueError(f"qmc_rule has dimension {qmc_rule.xi.shape[1]} < K + r = {D}")
+        rule = qmc_rule
+        xi = np.ascontiguousarray(qmc_rule.xi[:, :D])
+    X = np.ascontiguousarray(xi @ L.T)
+    y = np.ascontiguousarray(problem.target(X[:, P:].T))
+    xi = np.ascontiguousarray(xi)
+    parts = G.run_blocks(
+        lambda i0, i1: _explicit_moments(i0, i1, X, xi, y, rule.w, P, a, sig, dsig, noise_sd),
+        X.shape[0], N_BLOCKS, 4096)
+    Fz, Fh, FF, Fx, loss = (sum(p[i] for p in parts) for i in range(5))
+    return _pack(Fz, Fh, FF, Fx, float(loss[0]), rule.description, rule.n_nodes)
+
+
+def _pack(EFz, EFh, EFF, A, loss, desc, nodes) -> dict:
+    return {"EFz": EFz, "EFh": EFh, "EFF": EFF, "A": A, "BOB": A @ A.T, "loss": loss,
+            "rule": desc, "nodes": nodes}
+
+
+def onepass_step(problem: Problem, M: np.ndarray, Q: np.ndarray, E: dict
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(M', Q') from (M, Q) and the expectations ``E`` of :func:`onepass_expectations`."""
+    eta, alpha, lam = problem.eta, problem.alpha, problem.lam
+    c = 1.0 - eta * lam
+    M_new = c * M - eta * alpha * E["EFz"]
+    cross = E["EFh"] + E["EFh"].T
+    Q_new = (c * c * Q - eta * alpha * c * cross + eta * eta * alpha * E["EFF"]
+             + eta * eta * alpha * alpha * E["BOB"])
+    return M_new, 0.5 * (Q_new + Q_new.T)
+
+
+def _recursion(problem: Problem, opts: G.QuadratureOptions, qmc_rule: G.Rule | None,
+               progress) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, int, int | None, str]:
+    """Run the recursion; return M, Q, joint-rule loss, rule, nodes, failing step, message."""
+    T, P, K = problem.T, problem.P, problem.K
+    M = np.zeros((T, P, K))
+    Q = np.zeros((T, P, P))
+    loss = np.full(T, np.nan)
+    M[0], Q[0] = problem.M0, problem.Q0
+    desc, nodes = "", 0
+    for t in range(T):
+        try:
+            E = onepass_expectations(problem, M[t], Q[t], opts, qmc_rule)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            return M, Q, loss, desc, nodes, t, f"step {t}: {exc}"
+        desc, nodes = E["rule"], E["nodes"]
+        loss[t] = E["loss"]
+        if progress is not None:
+            progress.update(1)
+        if t == T - 1:
+            break
+        M[t + 1], Q[t + 1] = onepass_step(problem, M[t], Q[t], E)
+        if not (np.all(np.isfinite(M[t + 1])) and np.all(np.isfinite(Q[t + 1]))):
+            return M, Q, loss, desc, nodes, t + 1, f"non-finite overlaps at step {t + 1}"
+    return M, Q, loss, desc, nodes, None, ""
+
+
+def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = None,
+                  seed: int | None = None, progress: bool = False, **quadrature) -> Trajectory:
+    """Solve the deterministic one-pass recursion of SPEC 6 for ``problem``.
+
+    Parameters
+    ----------
+    problem : Problem
+        Any schedule is accepted; the trajectory's problem has ``schedule="one-pass"``.
+    options : dmft.gaussian.QuadratureOptions, optional
+        Quadrature resolution and method (``"auto"``: structured quadrature for P <= 2, QMC
+        otherwise; ``"qmc"`` forces QMC).
+    seed : int, optional
+        Seed of the QMC randomizations (overrides ``options.seed``).
+    progress : bool
+        Show a tqdm progress bar over steps.
+    **quadrature
+        Overrides of QuadratureOptions fields (e.g. ``qmc_replicas=32``, ``z_h=0.1``).
+
+    Returns
+    -------
+    Trajectory
+        M (T, P, K), Q (T, P, P), e_gen (T,) and e_train = e_gen (the expected loss on the fresh
+        batch before each step), standard errors 0 for quadrature and from the spread of
+        independent QMC recursions otherwise. ``diagnostics``: ``loss_joint_rule`` (T,) and,
+        for QMC, ``M_runs`` (R, T, P, K), ``Q_runs``, ``e_gen_runs``.
+
+    Raises
+    ------
+    dmft.DivergenceError
+        Non-finite (or non positive semi-definite) overlaps; ``partial`` holds the valid steps.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a dmft.Problem, got {type(problem).__name__}")
+    opts = G.QuadratureOptions.from_kwargs(options, **quadrature)
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        opts = G.QuadratureOptions.from_kwargs(opts, seed=int(seed))
+    prob = problem if problem.schedule.name == "one-pass" else problem.replace(schedule="one-pass")
+    t_start = time.perf_counter()
+    use_qmc = opts.method == "qmc" or (problem.P > 2)
+    if use_qmc and opts.method == "quadrature":
+        raise ValueError(f"method='quadrature' is not available for P = {problem.P} > 2")
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=problem.T * (opts.qmc_replicas if use_qmc else 1), desc="one-pass")
+    try:
+        if not use_qmc:
+            M, Q, loss, desc, nodes, fail, msg = _recursion(prob, opts, None, bar)
+            runs = None
+        else:
+            rules = G.qmc_rules(prob.K + prob.P, opts.qmc_log2, opts.qmc_replicas, opts.seed)
+            outs = [_recursion(prob, opts, rule, bar) for rule in rules]
+            fails = [o[5] for o in outs if o[5] is not None]
+            fail = min(fails) if fails else None
+            msg = next((o[6] for o in outs if o[5] == fail), "") if fails else ""
+            runs = (np.array([o[0] for o in outs]), np.array([o[1] for o in outs]),
+                    np.array([o[2] for o in outs]))
+            desc = f"{outs[0][3]} x {len(rules)} independent randomized recursions"
+            nodes = outs[0][4]
+    finally:
+        if bar is not None:
+            bar.close()
+    T_ok = prob.T if fail is None else fail
+    if fail is not None and T_ok == 0:
+        raise DivergenceError(f"one-pass recursion failed: {msg}", 0, None)
+    traj = _assemble(prob, opts, runs, M if runs is None else None, Q if runs is None else None,
+                     loss if runs is None else None, T_ok, desc, nodes, t_start)
+    if fail is not None:
+        raise DivergenceError(f"one-pass recursion diverged: {msg}", fail, traj)
+    return traj
+
+
+def _assemble(prob, opts, runs, M, Q, loss, T_ok, desc, nodes, t_start) -> Trajectory:
+    p = prob if T_ok == prob.T else prob.replace(T=T_ok)
+    diagnostics = {}
+    if runs is None:
+        M, Q, loss = M[:T_ok], Q[:T_ok], loss[:T_ok]
+        e, e_se = G.gen_error(p, M, Q, opts)
+        M_se, Q_se = np.zeros_like(M), np.zeros_like(Q)
+        diagnostics["loss_joint_rule"] = loss
+    else:
+        M_runs, Q_runs, loss_runs = (x[:, :T_ok] for x in runs)
+        R = M_runs.shape[0]
+        e_runs = np.stack([G.gen_error(p, M_runs[i], Q_runs[i], opts)[0] for i in range(R)])
+        M, Q = M_runs.mean(0), Q_runs.mean(0)
+        M_se = M_runs.std(0, ddof=1) / math.sqrt(R)
+        Q_se = Q_runs.std(0, ddof=1) / math.sqrt(R)
+        e, e_se = e_runs.mean(0), e_runs.std(0, ddof=1) / math.sqrt(R)
+        diagnostics.update(M_runs=M_runs, Q_runs=Q_runs, e_gen_runs=e_runs,
+                           loss_joint_rule=loss_runs.mean(0))
+    prov = base_provenance(
+        "one-pass", quadrature=desc, nodes=int(nodes),
+        qmc_replicas=int(opts.qmc_replicas) if runs is not None else 0,
+        seed=int(opts.seed) if runs is not None else None,
+        wall_time=time.perf_counter() - t_start,
+        e_train="expected loss on the fresh batch before each step (= e_gen)",
+    )
+    return Trajectory(problem=p, M=M, Q=Q, e_train=e.copy(), e_gen=e, M_se=M_se, Q_se=Q_se,
+                      e_train_se=e_se.copy(), e_gen_se=e_se, provenance=prov,
+                      diagnostics=diagnostics)
