@@ -5,6 +5,7 @@ See ``README.md`` and the docstrings of :func:`solve`, :func:`simulate`, :func:`
 
 __version__ = "0.1.0"
 
+from . import learnability
 from .activations import ACTIVATIONS, Activation
 from .api import simulate, solve
 from .compare import compare, extrapolate
@@ -30,6 +31,7 @@ __all__ = [
     "compare",
     "extrapolate",
     "first_hermite",
+    "learnability",
     "load",
     "simulate",
     "solve",
