@@ -30,7 +30,7 @@ import argparse
 import numbers
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -314,8 +314,8 @@ def _say(progress: bool | None, message: str) -> None:
 
 
 def solve_all(problem: Problem, sizes: Sizes, *, one_pass_problem: Problem | None = None,
-              methods: Sequence[str] = METHODS, progress: bool | None = None,
-              label: str = "") -> dict[str, Trajectory]:
+              methods: Sequence[str] = METHODS, options: Mapping[str, Mapping] | None = None,
+              progress: bool | None = None, label: str = "") -> dict[str, Trajectory]:
     """Multi-pass DMFT, one-pass theory and simulations of both algorithms for one problem.
 
     Parameters
@@ -328,6 +328,9 @@ def solve_all(problem: Problem, sizes: Sizes, *, one_pass_problem: Problem | Non
         ``"one-pass"``; for minibatch schedules pass the batch size as alpha).
     methods : sequence of str
         Which of :data:`METHODS` to compute.
+    options : mapping of method -> mapping, optional
+        Extra keyword arguments of the solver of a method, e.g.
+        ``{"one-pass": {"qmc_log2": 12}, "dmft": {"replicas": 8}}``.
     progress : bool, optional
         Progress bars and step messages (None: bars when stderr is a terminal).
     label : str
@@ -340,21 +343,25 @@ def solve_all(problem: Problem, sizes: Sizes, *, one_pass_problem: Problem | Non
     """
     from .api import simulate, solve
 
+    bad = [m for m in methods if m not in METHODS] + [m for m in (options or {})
+                                                       if m not in METHODS]
+    if bad or not methods:
+        raise ValueError(f"methods={tuple(methods)!r} / options keys must be among {METHODS}, "
+                         f"got {bad or 'no method'}")
+    opt = {m: dict((options or {}).get(m, {})) for m in METHODS}
     one = (problem.replace(schedule="one-pass") if one_pass_problem is None
            else one_pass_problem.replace(schedule="one-pass"))
     out = {}
     jobs: list[tuple[str, Callable[[], Trajectory]]] = [
         ("dmft", lambda: solve(problem, samples=sizes.samples, seed=sizes.seed,
-                               progress=progress)),
-        ("one-pass", lambda: solve(one, method="one-pass")),
+                               progress=progress, **opt["dmft"])),
+        ("one-pass", lambda: solve(one, method="one-pass", **opt["one-pass"])),
         ("sim", lambda: simulate(problem, d=sizes.d, seeds=sizes.seeds, seed=sizes.seed,
-                                 progress=progress)),
+                                 progress=progress, **opt["sim"])),
         ("sim-one-pass", lambda: simulate(one, d=sizes.d, seeds=sizes.seeds,
-                                          seed=sizes.seed + 1, progress=progress)),
+                                          seed=sizes.seed + 1, progress=progress,
+                                          **opt["sim-one-pass"])),
     ]
-    bad = [m for m in methods if m not in METHODS]
-    if bad:
-        raise ValueError(f"methods={tuple(methods)!r} is not valid; allowed: {METHODS}")
     for method, job in jobs:
         if method not in methods:
             continue
@@ -396,6 +403,7 @@ def _sizes(name: str, sizes: Sizes | None, full: bool) -> Sizes:
 
 def fig1(sizes: Sizes | None = None, *, full: bool = False, T: int = 7,
          targets: Sequence[str] = ("tanh", "he3", "he4"), methods: Sequence[str] = METHODS,
+         options: Mapping[str, Mapping] | None = None,
          progress: bool | None = None) -> FigureData:
     """Fig. 1: single index, P = 1, ReLU, n = 3d, eta = 0.1; g* = tanh, He3, He4.
 
@@ -414,6 +422,8 @@ def fig1(sizes: Sizes | None = None, *, full: bool = False, T: int = 7,
         Single-index registry targets, one panel each.
     methods : sequence of str
         Curves to compute (default all of :data:`METHODS`).
+    options : mapping, optional
+        Extra solver arguments per method (see :func:`solve_all`).
     progress : bool, optional
 
     Returns
@@ -427,7 +437,7 @@ def fig1(sizes: Sizes | None = None, *, full: bool = False, T: int = 7,
         prob = Problem(target=target, P=1, activation="relu", alpha=3.0, eta=0.1, T=T)
         if prob.K != 1:
             raise ValueError(f"fig1 needs single-index targets (K = 1), got {target!r}")
-        res = solve_all(prob, sizes, methods=methods, progress=progress,
+        res = solve_all(prob, sizes, methods=methods, options=options, progress=progress,
                         label=f"fig1 {target}: ")
         trajs.update({f"{target}/{m}": tr for m, tr in res.items()})
         row += overlap_panels(res, [(f"g* = {target}", "overlap ±M_t", [1.0])])
@@ -438,7 +448,8 @@ def fig1(sizes: Sizes | None = None, *, full: bool = False, T: int = 7,
 def fig2(sizes: Sizes | None = None, *, full: bool = False, eta: float = 0.2, T: int = 7,
          cases: Sequence[tuple[str, int]] = (("staircase", 8), ("tanh-he1-he3", 2),
                                              ("tanh-sum", 2)),
-         methods: Sequence[str] = METHODS, progress: bool | None = None) -> FigureData:
+         methods: Sequence[str] = METHODS, options: Mapping[str, Mapping] | None = None,
+         progress: bool | None = None) -> FigureData:
     """Fig. 2: multi-index targets, overlap along C_1 (top) and orthogonal to it (bottom).
 
     g* = z1 + z1 z2 (P = 8), tanh(z1 + He3(z2)) (P = 2), tanh z1 + tanh z2 (P = 2); ReLU,
@@ -447,7 +458,7 @@ def fig2(sizes: Sizes | None = None, *, full: bool = False, eta: float = 0.2, T:
 
     Parameters
     ----------
-    sizes, full, T, methods, progress
+    sizes, full, T, methods, options, progress
         As in :func:`fig1`.
     eta : float
     cases : sequence of (target, P)
@@ -468,7 +479,7 @@ def fig2(sizes: Sizes | None = None, *, full: bool = False, eta: float = 0.2, T:
         if prob.K != 2:
             raise ValueError(f"fig2 needs targets with K = 2, got {target!r} (K = {prob.K})")
         c1 = first_hermite(target)
-        res = solve_all(prob, sizes, methods=methods, progress=progress,
+        res = solve_all(prob, sizes, methods=methods, options=options, progress=progress,
                         label=f"fig2 {target}: ")
         trajs.update({f"{target}/{m}": tr for m, tr in res.items()})
         par, perp = overlap_panels(res, [
@@ -493,14 +504,15 @@ def _fig3_problem(T: int, schedule="full") -> Problem:
 
 
 def fig3(sizes: Sizes | None = None, *, full: bool = False, T: int = 7,
-         methods: Sequence[str] = METHODS, progress: bool | None = None) -> FigureData:
+         methods: Sequence[str] = METHODS, options: Mapping[str, Mapping] | None = None,
+         progress: bool | None = None) -> FigureData:
     """Fig. 3: g* = z1 z2 z3 + He3(z4), P = 4, ReLU, n = 5d, eta = 0.2, full batch.
 
     Claim: only the z4 overlap grows (after step 1, multi-pass only); z1..z3 stay 0.
 
     Parameters
     ----------
-    sizes, full, T, methods, progress
+    sizes, full, T, methods, options, progress
         As in :func:`fig1`.
 
     Returns
@@ -510,7 +522,8 @@ def fig3(sizes: Sizes | None = None, *, full: bool = False, T: int = 7,
     """
     sizes = _sizes("fig3", sizes, full)
     prob = _fig3_problem(T)
-    res = solve_all(prob, sizes, methods=methods, progress=progress, label="fig3: ")
+    res = solve_all(prob, sizes, methods=methods, options=options, progress=progress,
+                    label="fig3: ")
     row = overlap_panels(res, [(f"{title}", ylabel, dirs) for title, ylabel, dirs in _FIG3_ROWS])
     trajs = {f"z1z2z3-he3/{m}": tr for m, tr in res.items()}
     params = "g* = z1 z2 z3 + He3(z4), P = 4, " + _params_line(prob, sizes.describe())
@@ -519,6 +532,7 @@ def fig3(sizes: Sizes | None = None, *, full: bool = False, T: int = 7,
 
 def fig4(sizes: Sizes | None = None, *, full: bool = False, n_blocks: int = 5,
          epochs: int = 4, T_bernoulli: int = 11, methods: Sequence[str] = METHODS,
+         options: Mapping[str, Mapping] | None = None,
          progress: bool | None = None) -> FigureData:
     """Fig. 4: Fig. 3's problem with minibatches of n / n_blocks.
 
@@ -529,7 +543,7 @@ def fig4(sizes: Sizes | None = None, *, full: bool = False, n_blocks: int = 5,
 
     Parameters
     ----------
-    sizes, full, methods, progress
+    sizes, full, methods, options, progress
         As in :func:`fig1`.
     n_blocks : int
         Minibatch size n / n_blocks (paper: 5).
@@ -552,13 +566,15 @@ def fig4(sizes: Sizes | None = None, *, full: bool = False, n_blocks: int = 5,
     # fresh batches of n / n_blocks: the same curves for both rows, solved once to the longest T
     T_max = max(spec[2] for spec in specs)
     small = _fig3_problem(T_max).replace(alpha=_fig3_problem(T_max).alpha / n_blocks)
-    fresh = solve_all(small, sizes, methods=[m for m in ("one-pass", "sim-one-pass")
-                                             if m in methods],
-                      progress=progress, label="fig4 fresh batches: ")
+    fresh_methods = [m for m in ("one-pass", "sim-one-pass") if m in methods]
+    fresh = {} if not fresh_methods else solve_all(
+        small, sizes, methods=fresh_methods, options=options, progress=progress,
+        label="fig4 fresh batches: ")
     for name, schedule, T, x_scale, xlabel in specs:
         prob = _fig3_problem(T, schedule)
-        res = solve_all(prob, sizes, methods=[m for m in ("dmft", "sim") if m in methods],
-                        progress=progress, label=f"fig4 {name}: ")
+        multi = [m for m in ("dmft", "sim") if m in methods]
+        res = {} if not multi else solve_all(prob, sizes, methods=multi, options=options,
+                                             progress=progress, label=f"fig4 {name}: ")
         res.update({m: tr.truncated(T) for m, tr in fresh.items()})
         trajs.update({f"{name}/{m}": tr for m, tr in res.items()})
         rows.append(overlap_panels(
