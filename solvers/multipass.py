@@ -26,7 +26,7 @@ from dmft.problem import Problem
 from dmft.schedules import Bernoulli, Cyclic, Full
 from dmft.trajectory import DivergenceError, Trajectory, base_provenance
 
-from ._kernels import cholesky_extend, dmft_pass
+from ._kernels import cholesky_extend, dmft_pass, spd_solve_right
 
 __all__ = ["solve_multipass", "cavity_covariance", "ESTIMATORS"]
 
@@ -128,22 +128,27 @@ def _blocks_to_matrix(blocks: np.ndarray, n: int) -> np.ndarray:
 
 
 def _stein_gamma(A_row: np.ndarray, Cw_blocks: np.ndarray, t: int) -> tuple[np.ndarray, float]:
-    """Gamma(t, 0..t) = A(t, 0..t) Cw[0..t, 0..t]^{-1} (pseudo-inverse on Cw's range).
+    """Gamma(t, 0..t) = A(t, 0..t) Cw[0..t, 0..t]^{-1}.
 
-    A_row (t+1, P, P) holds alpha E[F(t) w(s)^T]; returns Gamma as (t+1, P, P) blocks and the
-    condition number of Cw.
+    A_row (t+1, P, P) holds alpha E[F(t) w(s)^T]; returns Gamma as (t+1, P, P) blocks and a
+    conditioning indicator of Cw (1 / smallest relative Cholesky pivot). A numerically singular
+    Cw (a cavity component that is a linear function of earlier ones) falls back to the
+    pseudo-inverse on Cw's range.
     """
     P = A_row.shape[1]
     n = t + 1
     Cw = _blocks_to_matrix(Cw_blocks, n)
-    Cw = 0.5 * (Cw + Cw.T)
-    A = A_row.transpose(1, 0, 2).reshape(P, n * P)
-    vals, vecs = np.linalg.eigh(Cw)
-    top = vals[-1] if vals.size else 0.0
-    keep = vals > _CW_RCOND * max(top, 1e-300)
-    cond = float(top / vals[keep][0]) if keep.any() else math.inf
-    inv = (vecs[:, keep] / vals[keep]) @ vecs[:, keep].T
-    gamma = A @ inv
+    Cw = np.ascontiguousarray(0.5 * (Cw + Cw.T))
+    A = np.ascontiguousarray(A_row.transpose(1, 0, 2).reshape(P, n * P))
+    gamma, ok, ratio = spd_solve_right(A, Cw, _CW_RCOND)
+    if ok:
+        cond = 1.0 / ratio if ratio > 0 else math.inf
+    else:
+        vals, vecs = np.linalg.eigh(Cw)
+        top = vals[-1] if vals.size else 0.0
+        keep = vals > _CW_RCOND * max(top, 1e-300)
+        cond = float(top / vals[keep][0]) if keep.any() else math.inf
+        gamma = A @ ((vecs[:, keep] / vals[keep]) @ vecs[:, keep].T)
     return gamma.reshape(P, n, P).transpose(1, 0, 2), cond
 
 
@@ -278,8 +283,10 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     -------
     Trajectory
         M (T,P,K), Q (T,P,P), e_train (T,), e_gen (T,), kernels C (T,T,P,P), R (T,T,P,P),
-        Lam (T,P,P), all with standard errors; diagnostics ``cond_Cw`` (T,) (largest condition
-        number of the cavity covariance over replicas, Stein) and ``chol_dropped`` (T,).
+        Lam (T,P,P), all with standard errors; diagnostics ``cond_Cw`` (T,) (Stein: largest
+        over replicas of 1 / the smallest relative Cholesky pivot of the cavity covariance, a
+        conditioning indicator; the exact condition number when the pseudo-inverse was needed)
+        and ``chol_dropped`` (T,) (degenerate noise components).
 
     Raises
     ------

@@ -23,11 +23,16 @@ Expectations (:func:`onepass_expectations`):
 - P <= 2: the structured quadrature of :mod:`dmft.gaussian` (trapezoid grid over z times a
   rule over eps | z that is exact for ReLU), standard error 0. Accuracy in the paper setting
   ~1e-10 per step (``tests/test_onepass.py``). If a unit has almost no orthogonal part
-  (|S_j| < 0.5 |M_j|, kinked activation) the generic kink-polar rule is used (~1e-5).
-- P >= 3 (or ``method="qmc"``): randomized QMC. The whole recursion is run ``qmc_replicas``
-  times, each with its own scrambled Sobol set (fixed across steps); the result is their mean
-  and the standard error their spread / sqrt(R), so the error fed forward through the
-  recursion is included.
+  (|S_j| < 0.15 |M_j|, kinked activation), its kink is nearly sharp in z-space and the z-grid
+  is rotated along M_j and graded towards the kink (:func:`dmft.gaussian.rotated_z_rule`);
+  if both units are, with different directions, the kink-polar rule of the generic engine is
+  used when it fits ``max_nodes`` (D = K + r <= 3 for the defaults; ~1e-9).
+- P >= 3 with a smooth activation: tensor Gauss-Hermite in the K + r whitened dimensions when
+  it fits ``max_nodes`` (exact for polynomial integrands).
+- otherwise (P >= 3 and ReLU, or ``method="qmc"``): randomized QMC. The whole recursion is run
+  ``qmc_replicas`` times, each with its own scrambled Sobol set (fixed across steps); the
+  result is their mean and the standard error their spread / sqrt(R), so the error fed forward
+  through the recursion is included.
 
 Observables: e_gen(t) from :func:`dmft.gaussian.gen_error` at (M_t, Q_t); e_train(t) is the
 loss on the fresh batch of step t *before* the update, whose expectation is e_gen(t) (the batch
@@ -177,17 +182,37 @@ def _explicit_moments(start, stop, X, Xi, y, w, P, a, sig, dsig, noise_sd):
     return Fz, Fh, FF, Fx, loss
 
 
-def _structured_ok(problem: Problem, M: np.ndarray, S: np.ndarray) -> bool:
-    """Whether the structured quadrature applies (and is accurate) at this point."""
-    P = problem.P
-    if P > 2 or S.shape[1] > 2:
+def _kink_polar_fits(M: np.ndarray, S: np.ndarray, opts: G.QuadratureOptions) -> bool:
+    """Whether the units' kink normals span 2 dimensions and a kink-polar rule fits max_nodes."""
+    L = _noise_factor_L(M, S)
+    if np.linalg.matrix_rank(L[:2], tol=1e-6 * float(np.abs(L[:2]).max())) < 2:
+        return False  # parallel kinks: the rotated z-grid handles both
+    try:
+        G.plan_rules(L, (0, 1), G.QuadratureOptions.from_kwargs(opts, method="quadrature"))
+    except ValueError:
         return False
-    if G.inner_mode(problem.activation) == G.INNER_SMOOTH:
+    return True
+
+
+def _smoothing_ratios(M: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """|S_j| / |M_j| per unit (inf for units without teacher part): the width, in z-space, of
+    the Gaussian smoothing of unit j's kink."""
+    s_norm = np.linalg.norm(S, axis=1) if S.shape[1] else np.zeros(M.shape[0])
+    m_norm = np.linalg.norm(M, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(m_norm > 0, s_norm / np.where(m_norm > 0, m_norm, 1.0), np.inf)
+
+
+def _quadrature_available(problem: Problem, opts: G.QuadratureOptions) -> bool:
+    """Structured quadrature (P <= 2) or, for smooth activations, a generic Gauss-Hermite rule
+    in the largest dimension K + P that fits ``max_nodes`` with >= n_min nodes per axis."""
+    if problem.P <= 2:
         return True
-    # a kinked unit needs an orthogonal part comparable to its teacher part, else its kink is
-    # (nearly) sharp in z-space, where the trapezoid grid converges slowly
-    s_norm = np.linalg.norm(S, axis=1)
-    return bool(np.all(s_norm >= G._SMOOTHING_RATIO_MIN * np.linalg.norm(M, axis=1)))
+    if G.inner_mode(problem.activation) != G.INNER_SMOOTH:
+        return False  # kinks of > 2 units span > 2 dimensions: no kink-polar rule
+    D = problem.K + problem.P
+    n = min(opts.n_gh, int(math.floor(opts.max_nodes ** (1.0 / D) + 1e-9)))
+    return n >= min(opts.n_min, opts.n_gh)
 
 
 def _noise_factor_L(M: np.ndarray, S: np.ndarray) -> np.ndarray:
@@ -234,8 +259,26 @@ def onepass_expectations(problem: Problem, M: np.ndarray, Q: np.ndarray,
     sig, dsig, _ = act.cfuncs()
     a = np.ascontiguousarray(problem.a)
     noise_sd = math.sqrt(problem.noise)
-    if qmc_rule is None and opts.method != "qmc" and _structured_ok(problem, M, S):
-        Z, wz, y, zdesc = G.target_on_rule(problem.target, opts)
+    structured = qmc_rule is None and opts.method != "qmc" and P <= 2
+    near = np.zeros(P, dtype=bool)
+    if structured and G.inner_mode(act) != G.INNER_SMOOTH:
+        ratio = _smoothing_ratios(M, S)
+        near = ratio < G._SMOOTHING_RATIO_MIN
+        if near.all() and P == 2 and _kink_polar_fits(M, S, opts):
+            # two units nearly inside the teacher span with different directions: two sharp
+            # kinks in z-space, both through the origin: the generic kink-polar rule
+            structured = False
+    if structured:
+        if not near.any():
+            Z, wz, y, zdesc = G.target_on_rule(problem.target, opts)
+        else:
+            # a unit nearly inside the teacher span has a (nearly) sharp kink in z-space:
+            # outer grid rotated along it, graded towards its kink
+            j = int(np.argmin(ratio))
+            nj = float(np.linalg.norm(M[j]))
+            Z, wz = G.rotated_z_rule(problem.K, M[j], float(np.linalg.norm(S[j])) / nj, opts)
+            y = np.ascontiguousarray(problem.target(Z.T))
+            zdesc = f"rotated along unit {j} ({Z.shape[0]} nodes)"
         ir = G.inner_rule_arrays(act, opts)
         parts = G.run_blocks(
             lambda i0, i1: _structured_moments(i0, i1, Z, wz, y, M, S, ir.mode, ir.edges, ir.glx,
@@ -251,8 +294,7 @@ def onepass_expectations(problem: Problem, M: np.ndarray, Q: np.ndarray,
         if r == 2 and ir.mode != G.INNER_SMOOTH:
             inner = f"composite gauss-legendre {opts.n_panels}x{opts.n_mid} x {inner}"
         desc = f"structured: z {zdesc} x eps|z {inner} (r = {r})"
-        nodes = int(Z.shape[0])
-        return _pack(EFz, EFh, EFF, A, float(loss[0]), desc, nodes)
+        return _pack(EFz, EFh, EFF, A, float(loss[0]), desc, int(Z.shape[0]))
     L = _noise_factor_L(M, S)
     D = L.shape[1]
     if qmc_rule is None:
@@ -361,9 +403,13 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
         opts = G.QuadratureOptions.from_kwargs(opts, seed=int(seed))
     prob = problem if problem.schedule.name == "one-pass" else problem.replace(schedule="one-pass")
     t_start = time.perf_counter()
-    use_qmc = opts.method == "qmc" or (problem.P > 2)
+    use_qmc = opts.method == "qmc" or not _quadrature_available(prob, opts)
     if use_qmc and opts.method == "quadrature":
-        raise ValueError(f"method='quadrature' is not available for P = {problem.P} > 2")
+        raise ValueError(
+            f"method='quadrature' is not available for P = {problem.P} > 2 with a kinked "
+            f"activation, or a Gauss-Hermite rule in dimension P + K = {problem.P + problem.K} "
+            f"larger than max_nodes = {opts.max_nodes}"
+        )
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -396,18 +442,35 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
     return traj
 
 
+def _gen_error_or_nan(p, M, Q, opts):
+    """gen_error, or NaN where it cannot be evaluated (overflowing partial trajectories)."""
+    try:
+        with np.errstate(all="ignore"):
+            return G.gen_error(p, M, Q, opts)
+    except (ValueError, np.linalg.LinAlgError):
+        e, se = np.full(M.shape[0], np.nan), np.full(M.shape[0], np.nan)
+        for t in range(M.shape[0]):
+            try:
+                with np.errstate(all="ignore"):
+                    e[t:t + 1], se[t:t + 1] = G.gen_error(p, M[t:t + 1], Q[t:t + 1], opts)
+            except (ValueError, np.linalg.LinAlgError):
+                pass
+        return e, se
+
+
 def _assemble(prob, opts, runs, M, Q, loss, T_ok, desc, nodes, t_start) -> Trajectory:
     p = prob if T_ok == prob.T else prob.replace(T=T_ok)
     diagnostics = {}
     if runs is None:
         M, Q, loss = M[:T_ok], Q[:T_ok], loss[:T_ok]
-        e, e_se = G.gen_error(p, M, Q, opts)
+        e, e_se = _gen_error_or_nan(p, M, Q, opts)
         M_se, Q_se = np.zeros_like(M), np.zeros_like(Q)
         diagnostics["loss_joint_rule"] = loss
     else:
         M_runs, Q_runs, loss_runs = (x[:, :T_ok] for x in runs)
         R = M_runs.shape[0]
-        e_runs = np.stack([G.gen_error(p, M_runs[i], Q_runs[i], opts)[0] for i in range(R)])
+        e_runs = np.stack([_gen_error_or_nan(p, M_runs[i], Q_runs[i], opts)[0]
+                           for i in range(R)])
         M, Q = M_runs.mean(0), Q_runs.mean(0)
         M_se = M_runs.std(0, ddof=1) / math.sqrt(R)
         Q_se = Q_runs.std(0, ddof=1) / math.sqrt(R)
