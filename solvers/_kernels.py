@@ -19,13 +19,31 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import _loss as _L
 from ._loss import committee_F, committee_J
 
-__all__ = ["dmft_pass", "cholesky_extend"]
+__all__ = ["dmft_pass", "cholesky_extend", "spd_solve_right"]
 
 
 @numba.njit(cache=True)
-def _fill_J(tt, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, code, hv, Fv, Jv, J_blk):
+def _block_F(u, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, F_h, resid, hv, Fv):
+    """F_h[u, :, lo:lo+n] = s(u) F(h(u), y) with h(u) = r(u) + M(u) z; resid = y - f."""
+    P = hv.shape[0]
+    K = z.shape[0]
+    for i in range(n):
+        for j in range(P):
+            acc = r_h[u, j, lo + i]
+            for q in range(K):
+                acc += M[b, u, j, q] * z[q, lo + i]
+            hv[j] = acc
+        resid[i] = committee_F(hv, y[lo + i], a, sig, dsig, Fv)
+        mu_ = float(mask[u, lo + i])
+        for j in range(P):
+            F_h[u, j, lo + i] = mu_ * Fv[j]
+
+
+@numba.njit(cache=True)
+def _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, hv, Fv, Jv, J_blk):
     """J_blk[:, :, i] = s_i(tt) J(h_i(tt), y_i) for the n samples of a block starting at lo."""
     P = hv.shape[0]
     K = z.shape[0]
@@ -35,12 +53,59 @@ def _fill_J(tt, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, code, hv, Fv,
             for q in range(K):
                 acc += M[b, tt, j, q] * z[q, lo + i]
             hv[j] = acc
-        res = committee_F(hv, y[lo + i], a, sig, dsig, Fv, code)
-        committee_J(hv, res, a, dsig, d2sig, Jv, code)
+        res = committee_F(hv, y[lo + i], a, sig, dsig, Fv)
+        committee_J(hv, res, a, dsig, d2sig, Jv)
         mu_ = float(mask[tt, lo + i])
         for j in range(P):
             for q in range(P):
                 J_blk[j, q, i] = mu_ * Jv[j, q]
+
+
+# The activation code is dispatched once per block, so that registry activations run inlined
+# in the per-sample loop; user activations (code -1) go through their cfuncs. (Arguments are
+# spelled out: star-args would box the dispatchers and defeat caching.)
+@numba.njit(cache=True)
+def _block_F_act(code, sig, dsig, u, b, lo, n, r_h, z, y, M, mask, a, F_h, resid, hv, Fv):
+    if code == 0:
+        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, _L._r0, _L._r1, F_h, resid, hv, Fv)
+    elif code == 1:
+        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, _L._t0, _L._t1, F_h, resid, hv, Fv)
+    elif code == 2:
+        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, _L._e0, _L._e1, F_h, resid, hv, Fv)
+    elif code == 3:
+        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, _L._l0, _L._l1, F_h, resid, hv, Fv)
+    elif code == 4:
+        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, _L._s0, _L._s1, F_h, resid, hv, Fv)
+    elif code == 5:
+        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, _L._q0, _L._q1, F_h, resid, hv, Fv)
+    else:
+        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, F_h, resid, hv, Fv)
+
+
+@numba.njit(cache=True)
+def _block_J_act(code, sig, dsig, d2sig, tt, b, lo, n, r_h, z, y, M, mask, a, hv, Fv, Jv,
+                 J_blk):
+    if code == 0:
+        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, _L._r0, _L._r1, _L._r2, hv, Fv, Jv,
+                 J_blk)
+    elif code == 1:
+        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, _L._t0, _L._t1, _L._t2, hv, Fv, Jv,
+                 J_blk)
+    elif code == 2:
+        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, _L._e0, _L._e1, _L._e2, hv, Fv, Jv,
+                 J_blk)
+    elif code == 3:
+        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, _L._l0, _L._l1, _L._l2, hv, Fv, Jv,
+                 J_blk)
+    elif code == 4:
+        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, _L._s0, _L._s1, _L._s2, hv, Fv, Jv,
+                 J_blk)
+    elif code == 5:
+        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, _L._q0, _L._q1, _L._q2, hv, Fv, Jv,
+                 J_blk)
+    else:
+        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, hv, Fv, Jv,
+                 J_blk)
 
 
 @numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
@@ -116,8 +181,8 @@ def dmft_pass(t_from, t_to, measure, pathwise,
                 if pathwise:
                     # chi(u, s) = chi(tp, s) + eta [-Lam chi - J (chi - delta_{tp s} I)
                     #                                + sum_{v=s}^{tp-1} R(tp, v) chi(v, s)]
-                    _fill_J(tp, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, code, hv, Fv,
-                            Jv, J_blk)
+                    _block_J_act(code, sig, dsig, d2sig, tp, b, lo, n, r_h, z, y, M, mask, a, hv,
+                                 Fv, Jv, J_blk)
                     for s in range(tp + 1):
                         for j in range(P):
                             for q in range(P):
@@ -142,18 +207,8 @@ def dmft_pass(t_from, t_to, measure, pathwise,
                         for q in range(P):
                             for i in range(n):
                                 chi_h[u, u, j, q, lo + i] = 0.0
-            # F(u) (and J(u) for the pathwise estimator) at h(u) = r(u) + M(u) z, sample by sample
-            for i in range(n):
-                for j in range(P):
-                    acc = r_h[u, j, lo + i]
-                    for q in range(K):
-                        acc += M[b, u, j, q] * z[q, lo + i]
-                    hv[j] = acc
-                res = committee_F(hv, y[lo + i], a, sig, dsig, Fv, code)
-                resid[i] = res
-                mu_ = float(mask[u, lo + i])
-                for j in range(P):
-                    F_h[u, j, lo + i] = mu_ * Fv[j]
+            # F(u) at h(u) = r(u) + M(u) z, sample by sample
+            _block_F_act(code, sig, dsig, u, b, lo, n, r_h, z, y, M, mask, a, F_h, resid, hv, Fv)
         if measure:
             t = t_to
             loss = 0.0
@@ -179,8 +234,8 @@ def dmft_pass(t_from, t_to, measure, pathwise,
                         accA[k, s, j, q] += acc_a
                         accCw[k, s, j, q] += acc_cw
             if pathwise:
-                _fill_J(t, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, code, hv, Fv, Jv,
-                        J_blk)
+                _block_J_act(code, sig, dsig, d2sig, t, b, lo, n, r_h, z, y, M, mask, a, hv, Fv,
+                             Jv, J_blk)
                 for j in range(P):
                     for q in range(P):
                         acc = 0.0
