@@ -17,7 +17,10 @@ a point's simulation is the mean and standard error over its runs (runs are grou
 ``seeds_per_task``, which only affects scheduling, not results). So a point's result does not
 depend on the grid it is part of, the order of the grid, the cluster, the number of workers, the
 numba thread count or the block size; a sweep over the same point in two grids gives bitwise
-the same numbers.
+the same numbers. One caveat, for simulations only: they multiply matrices with BLAS, whose
+summation order can depend on its own thread count (OpenBLAS does), so their last bits (a few
+1e-17 in M, measured) are reproducible for a fixed number of BLAS threads per worker, e.g. 1 in
+the default local cluster on 2 cores, whatever the number of workers.
 
 Store: a journal of one file per result, compacted into one HDF5 file
 --------------------------------------------------------------------
@@ -50,7 +53,10 @@ Layout (main file and journal files alike)::
 
 ``key`` is a hash of (method, problem, options, sweep seed): rerunning a sweep computes only the
 keys that are missing; a grown grid adds keys and never touches finished ones; changed options
-(e.g. more samples) are new keys.
+(e.g. more samples) are new keys. User-defined targets and activations enter the key (and the
+stored problem) by name only: give different functions different names. :func:`load_sweep` may
+run while a sweep writes the store (it reads the journal before the main file and retries if a
+compaction moved a file under it).
 
 Threads
 -------
@@ -61,8 +67,8 @@ if given, else the worker's ``DMFT_NUMBA_THREADS`` (set by :func:`local_cluster`
 of the worker's host divided by the task slots on that host (worker threads of all workers
 there, from the scheduler) -- so workers x threads <= cores on every host. The default local
 cluster has one single-threaded worker process per core (at most one per task), hence n = 1 on
-2 cores; its BLAS/OpenMP threads are set to n before the worker processes start. Results do not
-depend on any of these counts.
+2 cores; its BLAS/OpenMP threads are set to n before the worker processes start. DMFT and
+one-pass results do not depend on any of these counts (simulations: see the BLAS caveat above).
 """
 
 from __future__ import annotations
