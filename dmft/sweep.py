@@ -108,6 +108,7 @@ __all__ = [
     "derive_seed",
     "expand_grid",
     "local_cluster",
+    "preserved_environ",
     "load_config",
     "format_report",
     "add_subcommands",
@@ -1040,6 +1041,25 @@ def local_cluster(n_workers: int | None = None, numba_threads: int | None = None
                 os.environ[name] = value
 
 
+@contextlib.contextmanager
+def preserved_environ() -> Iterator[None]:
+    """Restore this process's environment variables on exit.
+
+    Dask's nannies write their pre-spawn variables (``OMP_NUM_THREADS=1``, ``PYTHONHASHSEED``...)
+    into the *parent* process's ``os.environ`` whenever they (re)start a worker; wrap the life of
+    a local cluster in this to keep them out of processes started later.
+    """
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for name in set(os.environ) - set(saved):
+            os.environ.pop(name, None)
+        for name, value in saved.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
+
+
 def _distributed():
     try:
         import distributed
@@ -1187,7 +1207,7 @@ def _client_for(client, n_workers, numba_threads):
         yield client
         return
     if client is None:
-        with local_cluster(n_workers, numba_threads) as cluster, \
+        with preserved_environ(), local_cluster(n_workers, numba_threads) as cluster, \
                 distributed.Client(cluster) as own:
             yield own
         return

@@ -30,6 +30,7 @@ from dmft.sweep import (
     load_config,
     load_sweep,
     local_cluster,
+    preserved_environ,
 )
 
 distributed = pytest.importorskip("distributed")
@@ -49,7 +50,7 @@ SWEEP_ARGS = dict(methods=METHODS, solve_kwargs=SOLVE, simulate_kwargs=SIM, seed
 # ------------------------------------------------------------------------------ fixtures
 @pytest.fixture(scope="module")
 def client():
-    with local_cluster(2) as cluster, distributed.Client(cluster) as cl:
+    with preserved_environ(), local_cluster(2) as cluster, distributed.Client(cluster) as cl:
         yield cl
 
 
@@ -525,8 +526,10 @@ def test_cli_default_local_cluster(tmp_path, capsys):
     from dmft.cli import main
 
     cfg = _write_config(tmp_path / "c.toml", tmp_path / "local.h5")
+    environ = dict(os.environ)
     assert main(["sweep", str(cfg), "--workers", "1", "--quiet"]) == 0
     assert load_sweep(tmp_path / "local.h5").count("ok") == 2
+    assert dict(os.environ) == environ  # dask's worker variables did not leak into this process
 
 
 def test_cli_config_errors_name_the_key(tmp_path, capsys):
