@@ -1439,6 +1439,10 @@ def _cmd_sweep(args) -> int:
     except (ValueError, TypeError, RuntimeError) as exc:
         print(f"dmft: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"dmft: interrupted; the finished results are in {cfg['store']}, run the same "
+              "command again to compute the rest", file=sys.stderr)
+        return 130
     print(f"{result!r}\ncomputed {result.computed} result(s) now, stored in {result.store}\n")
     print(format_report(result, report.get("observable", "overlap"), report.get("t")))
     return 0
