@@ -71,7 +71,6 @@ __all__ = [
     "student_noise_factor",
     "inner_mode",
     "InnerRule",
-    "InnerWork",
     "inner_rule_arrays",
     "inner_nodes",
     "rotated_z_rule",
@@ -656,8 +655,9 @@ def target_moments(target: str | Target, options: QuadratureOptions | None = Non
 def first_hermite(target: str | Target, options: QuadratureOptions | None = None) -> np.ndarray:
     """First Hermite vector C_1 = E[g*(z) z] of a target (SPEC 2), by quadrature.
 
-    Trapezoid rule in each teacher coordinate (h = 0.125 on [-8, 8]; error < 1e-10 for the
-    paper's targets), Gauss-Hermite for K >= 3 (exact for polynomial targets of low degree).
+    Trapezoid rule in each teacher coordinate (h = 0.125 on the ball |z| <= 9; error < 1e-10
+    for the paper's targets), Gauss-Hermite for K >= 3 (exact for polynomial targets of low
+    degree).
 
     Parameters
     ----------
@@ -699,9 +699,9 @@ def _registered(act: Activation, name: str) -> bool:
 def student_noise_factor(M: np.ndarray, Q: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
     """S with S S^T = Q - M M^T, u = M z + S eps (eps ~ N(0, I_r), r = numerical rank).
 
-    For full rank S is the lower Cholesky factor (so unit j only sees eps_0..eps_j, which the
-    inner rule uses); otherwise an eigenvalue square root with rank r columns (r = 0 gives
-    shape (P, 0)).
+    For full rank S is lower triangular with a positive diagonal (so unit j only sees
+    eps_0..eps_j, which the inner rule uses); otherwise an eigenvalue square root with rank r
+    columns (r = 0 gives shape (P, 0)).
 
     Parameters
     ----------
@@ -724,13 +724,13 @@ def student_noise_factor(M: np.ndarray, Q: np.ndarray, rtol: float = 1e-10) -> n
             f"{lam.min():.3g} (Q={Q.tolist()}, M={M.tolist()})"
         )
     keep = lam > rtol * scale
-    r = int(keep.sum())
-    if r == perp.shape[0]:
-        try:
-            return np.linalg.cholesky(perp)
-        except np.linalg.LinAlgError:
-            pass
-    return np.ascontiguousarray(V[:, keep] * np.sqrt(lam[keep]))
+    S = V[:, keep] * np.sqrt(lam[keep])
+    if keep.all():
+        # lower-triangular factor L = R^T from S^T = Q_o R (no Cholesky breakdown near
+        # singularity), diagonal made positive
+        _, R = np.linalg.qr(S.T)
+        S = R.T * np.where(np.diagonal(R) < 0, -1.0, 1.0)[None, :]
+    return np.ascontiguousarray(S)
 
 
 @dataclass(frozen=True)
@@ -904,18 +904,6 @@ def _line_nodes(mode, kinks, nk, edges, glx, glw, smx, smw, x_out, w_out, tmp, b
     return _composite_nodes(kinks, nk, edges, glx, glw, x_out, w_out, br)
 
 
-class InnerWork:
-    """Work buffers for :func:`inner_nodes` (one set per thread), as a plain tuple factory."""
-
-    @staticmethod
-    def make(capacity: int, r: int, P: int, n_edges: int) -> tuple:
-        """(eps (cap, max(r,1)), w (cap,), buf_x, buf_w, lvl_x, lvl_w (cap,), tmp (P + 2, 2, 4),
-        kinks (P + 2,), br (n_edges + P + 2,))."""
-        return (np.empty((capacity, max(r, 1))), np.empty(capacity), np.empty(capacity),
-                np.empty(capacity), np.empty(capacity), np.empty(capacity), np.empty((P + 2, 2, 4)),
-                np.empty(P + 2), np.empty(n_edges + P + 2))
-
-
 @numba.njit(cache=True, inline="always")
 def inner_nodes(m, S, mode, edges, glx, glw, smx, smw,
                 eps_out, w_out, buf_x, buf_w, lvl_x, lvl_w, tmp, kinks, br):
@@ -926,9 +914,9 @@ def inner_nodes(m, S, mode, edges, glx, glw, smx, smw,
     m : (P,) conditional mean M z;  S : (P, r) noise factor (:func:`student_noise_factor`),
     r <= 2, lower triangular when r = P = 2;  mode : :func:`inner_mode`;
     edges, glx, glw, smx, smw : the :class:`InnerRule` arrays;
-    eps_out (cap, max(r, 1)), w_out (cap,) : output;
+    eps_out (cap, max(r, 1)), w_out (cap,) : output (cap = InnerRule.capacity);
     buf_x, buf_w, lvl_x, lvl_w (cap,), tmp (P + 2, 2, 4), kinks (P + 2,), br (len(edges) + P + 2,):
-    work buffers (:meth:`InnerWork.make`).
+    work buffers.
 
     Returns
     -------

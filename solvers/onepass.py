@@ -372,8 +372,9 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
     problem : Problem
         Any schedule is accepted; the trajectory's problem has ``schedule="one-pass"``.
     options : dmft.gaussian.QuadratureOptions, optional
-        Quadrature resolution and method (``"auto"``: structured quadrature for P <= 2, QMC
-        otherwise; ``"qmc"`` forces QMC).
+        Quadrature resolution and method (``"auto"``: structured quadrature for P <= 2,
+        Gauss-Hermite for P >= 3 with a smooth activation when it fits ``max_nodes``, QMC
+        otherwise; ``"qmc"`` forces QMC, ``"quadrature"`` forbids it).
     seed : int, optional
         Seed of the QMC randomizations (overrides ``options.seed``).
     progress : bool
