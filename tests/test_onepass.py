@@ -143,6 +143,20 @@ def test_qmc_path_agrees_with_quadrature_within_its_se():
         assert z.max() < 4, (name, z.max())
 
 
+@pytest.mark.parametrize("target,P,alpha", [("staircase", 8, 3.0), ("z1z2z3-he3", 4, 5.0)])
+def test_paper_multi_unit_settings_first_step_qmc(target, P, alpha):
+    """P >= 3 with ReLU runs QMC; M_1 = eta alpha (a / 2) C_1^T within 4 SE (C_1 = (1, 0) for
+    the staircase, 0 for z1 z2 z3 + He3(z4))."""
+    prob = dmft.Problem(target=target, P=P, alpha=alpha, T=2)
+    traj = solve_onepass(prob, qmc_log2=12, qmc_replicas=16, seed=4)
+    assert "qmc" in traj.provenance["quadrature"]
+    c1 = {"staircase": np.array([1.0, 0.0]), "z1z2z3-he3": np.zeros(4)}[target]
+    expected = prob.eta * alpha * np.outer(prob.a * 0.5, c1)
+    se = traj.M_se[1]
+    assert np.all(se > 0)
+    assert np.all(np.abs(traj.M[1] - expected) < 4 * se + 1e-12)
+
+
 def test_joint_rule_loss_equals_gen_error():
     """Two independent computations of E[L]: the joint (P+K)-dim rule and gen_error."""
     prob = dmft.Problem(T=4, noise=0.3)
