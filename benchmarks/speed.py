@@ -34,8 +34,11 @@ __all__ = ["run_speed", "measure", "pair", "SPEED_CONFIGS", "FLOORS"]
 
 ROOT = Path(__file__).resolve().parents[1]
 GIB = 2.0**30
-_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "OMP_THREAD_LIMIT": "1", "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
+# One BLAS thread (multi-threaded BLAS on skinny products stalls here). Not OMP_NUM_THREADS or
+# OMP_THREAD_LIMIT: numba's "omp" threading layer honours them, which silently ran the package's
+# parallel kernels on one thread.
+_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
 
 # ------------------------------------------------------------------------------ configurations
 # (group, id, package spec, baseline spec or None); specs are the JSON given to the child.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -321,10 +322,16 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
 
     if storage == "stored":
         data = _alloc_draws(problem, B * Sb)
-        lo = 0
-        for _, ss, m in chunk_list:
-            _draw_chunk(problem, ss, sqrt_q0, {k: v[..., lo:lo + m] for k, v in data.items()})
-            lo += m
+        offsets = np.cumsum([0] + [m for *_, m in chunk_list])
+
+        def fill(c: int) -> None:
+            lo, hi = offsets[c], offsets[c + 1]
+            _draw_chunk(problem, chunk_list[c][1], sqrt_q0,
+                        {k: v[..., lo:hi] for k, v in data.items()})
+
+        # numpy's generators release the GIL: chunks (own seeds, own slices) fill in parallel
+        with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
+            list(pool.map(fill, range(len(chunk_list))))
         hist = alloc_hist(B * Sb)
         starts, owner = _blocks_for([m for *_, m in chunk_list], [b for b, *_ in chunk_list])
         acc = _Accumulators(len(owner), T, P, K, pathwise)
