@@ -628,7 +628,8 @@ def plot(data: FigureData):
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize="small",
                frameon=False, bbox_to_anchor=(0.5, 1.0))
-    fig.text(0.5, 0.005, _wrap(data.params, 150), ha="center", va="bottom", fontsize="x-small")
+    fig.text(0.5, 0.005, _wrap(f"{data.title}: {data.params}", 150), ha="center", va="bottom",
+             fontsize="x-small")
     fig.tight_layout(rect=(0, 0.05, 1, 0.94))
     return fig
 
