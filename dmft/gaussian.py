@@ -1315,7 +1315,8 @@ def gen_error(problem, M: np.ndarray, Q: np.ndarray,
     -------
     e_gen, e_gen_se : ndarray, shape (T,)
         The standard error is 0 (quadrature; error < 1e-10 in the paper setting, see
-        ACCURACY_NOTES) unless a generic fallback needed QMC.
+        ACCURACY_NOTES) unless a kinked user activation (not ReLU) with K >= 4 made the
+        cross terms fall back to QMC.
     """
     M = np.asarray(M, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
