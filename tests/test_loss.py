@@ -22,7 +22,8 @@ def test_registry_fast_path_equals_cfunc_path(name):
     for fast_fn, cfn in zip(REGISTRY_JIT[act.code], act.cfuncs(), strict=True):
         fast = np.array([_call(fast_fn, v) for v in x])
         slow = np.array([_call(cfn, v) for v in x])
-        np.testing.assert_array_equal(fast, slow)
+        # same definitions; inlining may change the last bit (operation fusion), nothing more
+        np.testing.assert_allclose(fast, slow, rtol=1e-12, atol=1e-300)
 
 
 @pytest.mark.parametrize("name", ["tanh", "erf", "softplus", "quadratic", "linear"])
