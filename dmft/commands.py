@@ -136,7 +136,7 @@ def _add_problem_options(p) -> None:
     g.add_argument("--lam", type=float, default=0.0, help="weight decay (default 0)")
     g.add_argument("--T", type=int, default=7, help="time points t = 0..T-1 (default 7)")
     g.add_argument("--schedule", default="full",
-                   help="full | one-pass | cyclic(K) | bernoulli(b) (default full)")
+                   help="full | one-pass | cyclic(n_blocks) | bernoulli(b) (default full)")
     g.add_argument("--noise", type=float, default=0.0, help="label-noise variance (default 0)")
 
 
@@ -190,7 +190,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     try:
         prob = _problem(args)
         options = {}
-        if args.method == "dmft":
+        # a one-pass schedule is solved by the one-pass theory whatever --method says
+        if args.method == "dmft" and prob.schedule.name != "one-pass":
             options = {"samples": args.samples, "seed": args.seed, "estimator": args.estimator,
                        "replicas": args.replicas, "progress": _progress(args)}
         traj = solve(prob, method=args.method, **options)

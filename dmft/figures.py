@@ -42,6 +42,8 @@ from .trajectory import Trajectory
 __all__ = [
     "FIGURES",
     "METHODS",
+    "DEFAULT_SIZES",
+    "FULL_SIZES",
     "Sizes",
     "Series",
     "Panel",
@@ -50,6 +52,7 @@ __all__ = [
     "oriented_overlap",
     "orthogonal_direction",
     "overlap_panels",
+    "solve_all",
     "fig1",
     "fig2",
     "fig3",
@@ -527,7 +530,7 @@ def fig3(sizes: Sizes | None = None, *, full: bool = False, T: int = 7,
     row = overlap_panels(res, [(f"{title}", ylabel, dirs) for title, ylabel, dirs in _FIG3_ROWS])
     trajs = {f"z1z2z3-he3/{m}": tr for m, tr in res.items()}
     params = "g* = z1 z2 z3 + He3(z4), P = 4, " + _params_line(prob, sizes.describe())
-    return FigureData("fig3", "Fig. 3: z1 z2 z3 + He3(z4)", params, [row], trajs)
+    return FigureData("fig3", "Fig. 3", params, [row], trajs)
 
 
 def fig4(sizes: Sizes | None = None, *, full: bool = False, n_blocks: int = 5,

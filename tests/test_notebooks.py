@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 pytest.importorskip("matplotlib")
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOKS = REPO / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 EXPECTED = {"fig1", "fig2", "fig3", "fig4", "authors_script"}
 
@@ -26,8 +28,11 @@ def test_notebook_runs_small(path, monkeypatch):
     first = nb.cells[0]
     # the size switch is the first cell and is committed on
     assert first.cell_type == "code" and "SMALL = True" in first.source
-    # headless matplotlib in the kernel (which inherits this environment)
+    # the kernel inherits this environment: headless matplotlib, and this checkout's dmft first
+    # on the path (an editable install may point at another checkout)
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     client = nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOKS)}},
