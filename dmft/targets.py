@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -52,7 +52,9 @@ class Target:
         """Evaluate g* on ``z`` of shape (K, S); returns float64 of shape (S,)."""
         z = np.asarray(z, dtype=np.float64)
         if z.ndim != 2 or z.shape[0] != self.K:
-            raise ValueError(f"target {self.name!r} expects z of shape (K={self.K}, S), got {z.shape}")
+            raise ValueError(
+                f"target {self.name!r} expects z of shape (K={self.K}, S), got {z.shape}"
+            )
         y = np.asarray(self.fn(z), dtype=np.float64)
         if y.shape != (z.shape[1],):
             raise ValueError(
