@@ -47,7 +47,7 @@ def _check_int(name: str, value, minimum: int) -> int:
 
 
 def _validate(problem: Problem, samples, replicas, estimator, storage, chunk_size) -> tuple:
-    if isinstance(problem.schedule, (Full, Cyclic, Bernoulli)) is False:
+    if not isinstance(problem.schedule, (Full, Cyclic, Bernoulli)):
         raise ValueError(
             f"the multi-pass DMFT handles schedules full, cyclic and bernoulli, got "
             f"{problem.schedule}; use method='one-pass' for fresh batches"

@@ -134,9 +134,8 @@ def test_paper_relu_lambda0_is_the_analytic_value(paper_traj):
     assert np.all(np.abs(np.diag(lam0) - 0.75) > 20 * np.diag(se))
 
 
-def test_cavity_covariance_matches_monte_carlo(paper_traj):
-    # Q - M M^T from the deterministic recursion vs the replicas' own Q: the recursion is
-    # independent code; here check it against a direct Monte Carlo of the cavity process
+def test_cavity_covariance_matches_monte_carlo():
+    # the deterministic Qperp recursion against a direct Monte Carlo of the cavity process
     prob = dmft.Problem(T=4)
     traj = solve_multipass(prob, samples=200_000, seed=2)
     qperp = cavity_covariance(traj.Lam, traj.R, traj.C, prob.Qperp0, prob.eta)
