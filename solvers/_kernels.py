@@ -1,17 +1,32 @@
 """numba kernels of the multi-pass DMFT (SPEC sections 3-5): pure functions over arrays.
 
-Layout conventions (all float64 unless said otherwise):
+The forward pass never stores the cavity fields. Both are linear in the per-sample Gaussian
+inputs with coefficients that are deterministic functions of the kernels (SPEC 3), so
 
-- per-sample state of m samples, samples LAST (contiguous) so that the linear parts vectorise:
-  ``z (K, m)``, ``y (m,)``, ``r0 (P, m)``, white normals ``xi (T, P, m)`` (``xi[s]`` drives
-  zeta(s)), schedule mask ``mask (T, m)`` (uint8, s_mu(t)), histories ``r_h, w_h, F_h (T, P, m)``
-  and, for the pathwise estimator, ``chi_h (T, T, P, P, m)`` with ``chi_h[t, s] = chi(t, s)``;
-- kernels per independent replica b: ``M (B, T, P, K)``, ``Lam (B, T, P, P)``,
-  ``R (B, T, T, P, P)`` (``R[b, t, s]``, s < t) and the noise Cholesky factor
-  ``Lc (B, T, T, P, P)`` (block lower-triangular, ``Lc[b, t, s]`` for s <= t);
-- samples are split into fixed blocks ``[block_start[k], block_start[k+1])`` belonging to replica
-  ``block_rep[k]``; each block accumulates serially into its own row of the partial sums, so the
-  result does not depend on the number of threads.
+    w(t) = sum_{s<=t} Wg[t, :, s] g(s),      g(0) = white r0 inputs, g(s+1) = xi(s),
+    r(t) = w(t) - sum_{s<t} Gf[t, s] F(s),   h(t) = r(t) + M(t) z,
+
+where xi(s) are the white normals of the noise zeta(s) = sum_{v<=s} Lc[s, v] xi(v), Wg the
+cavity propagator applied to (sqrt(Qperp0), Lc) and Gf the cavity response G(t, s) (the
+driver builds both from Lambda, R and Lc). Per sample only the white inputs g and F are kept:
+half the memory traffic of carrying r and w histories, which is what bounds the speed.
+Stein's sums follow from the same identity: E[F(t) w(s)^T] = E[F(t) g^T] Wg[s]^T and
+E[w(t) w(s)^T] = Wg[t] E[g g^T] Wg[s]^T, with the same samples (the same estimator as
+averaging w directly, up to rounding).
+
+Layout conventions (float64 unless said otherwise), for the m samples of one call, samples
+LAST (contiguous) so that the linear parts vectorise: ``z (K, m)``, ``y (m,)``, white inputs
+``gw (T, P, m)`` (``gw[0]`` = white r0 inputs, ``gw[s + 1] = xi(s)``), schedule mask
+``mask (T, m)`` (uint8), ``F_h (T, P, m)`` (F already times the mask); pathwise only:
+``chi_h (T, T, P, P, m)`` (``chi_h[t, s] = chi(t, s)``) and ``J_h (P, P, m)`` (J at the last
+step reached). Kernels of the replica being solved: ``M (T, P, K)``, ``Lam (T, P, P)``,
+``R (T, T, P, P)`` (s < t), ``Lc (T, T, P, P)``, ``Wg (T, P, T P)``, ``Gf (T, T, P, P)``.
+
+Samples are split into fixed blocks ``[block_start[k], block_start[k+1])``; block k draws its
+random numbers from its own counter streams named by ``block_gid[k]`` (``_random``) and
+accumulates serially into its own row of the partial sums, so results depend neither on the
+number of threads nor on how blocks are grouped into calls (stored and replayed histories
+agree to the last bit).
 """
 
 from __future__ import annotations
@@ -21,194 +36,202 @@ import numpy as np
 
 from . import _loss as _L
 from ._loss import committee_F, committee_J
+from ._random import next_normal, next_uniform, stream
 
-__all__ = ["dmft_pass", "cholesky_extend", "spd_solve_right"]
+__all__ = ["dmft_pass", "draw_static", "cholesky_extend", "spd_solve_right"]
+
+# purposes of the counter streams of a block (the last index of ``_random.stream``)
+_XI, _Z, _G0, _YNOISE, _MASK = 0, 1, 2, 3, 4
+# schedule kinds understood by draw_static
+SCHED_FULL, SCHED_CYCLIC, SCHED_BERNOULLI = 0, 1, 2
+
+
+@numba.njit(cache=True, parallel=True)
+def draw_static(key, block_start, block_gid, sched_kind, sched_param, noise_sd, T,
+                z, g0, mask, y_noise):
+    """Per-sample randomness fixed in time: z (K, m), white r0 inputs g0 (P, m), mask (T, m),
+    label noise y_noise (m,) (noise_sd times a normal; zero when noise_sd == 0).
+
+    sched_kind: SCHED_FULL; SCHED_CYCLIC (sched_param = n_blocks: each sample draws its block
+    uniformly, active at t iff t mod n_blocks equals it); SCHED_BERNOULLI (sched_param = b:
+    active independently with probability b at every step).
+    """
+    n_blocks = block_start.shape[0] - 1
+    K = z.shape[0]
+    P = g0.shape[0]
+    for k in numba.prange(n_blocks):
+        lo = block_start[k]
+        n = block_start[k + 1] - lo
+        gid = block_gid[k]
+        state = stream(key, gid, 0, _Z)
+        for i in range(n):
+            for q in range(K):
+                x, state = next_normal(state)
+                z[q, lo + i] = x
+        state = stream(key, gid, 0, _G0)
+        for i in range(n):
+            for j in range(P):
+                x, state = next_normal(state)
+                g0[j, lo + i] = x
+        state = stream(key, gid, 0, _YNOISE)
+        for i in range(n):
+            x = 0.0
+            if noise_sd > 0.0:
+                x, state = next_normal(state)
+            y_noise[lo + i] = noise_sd * x
+        state = stream(key, gid, 0, _MASK)
+        for i in range(n):
+            if sched_kind == SCHED_FULL:
+                for t in range(T):
+                    mask[t, lo + i] = 1
+            elif sched_kind == SCHED_CYCLIC:
+                nb = int(sched_param)
+                u, state = next_uniform(state)
+                mine = min(int(u * nb), nb - 1)
+                for t in range(T):
+                    mask[t, lo + i] = 1 if t % nb == mine else 0
+            else:
+                for t in range(T):
+                    u, state = next_uniform(state)
+                    mask[t, lo + i] = 1 if u < sched_param else 0
 
 
 @numba.njit(cache=True)
-def _block_F(u, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, F_h, resid, hv, Fv):
-    """F_h[u, :, lo:lo+n] = s(u) F(h(u), y) with h(u) = r(u) + M(u) z; resid = y - f."""
+def _block_FJ(u, lo, n, hblk, y, mask, a, sig, dsig, d2sig, want_J, F_h, J_h, resid, hv, Fv,
+              Jv):
+    """F_h[u] (and J_h if want_J) = s(u) F, s(u) J at h = hblk for the n samples from lo."""
     P = hv.shape[0]
-    K = z.shape[0]
     for i in range(n):
         for j in range(P):
-            acc = r_h[u, j, lo + i]
-            for q in range(K):
-                acc += M[b, u, j, q] * z[q, lo + i]
-            hv[j] = acc
-        resid[i] = committee_F(hv, y[lo + i], a, sig, dsig, Fv)
+            hv[j] = hblk[j, i]
+        res = committee_F(hv, y[lo + i], a, sig, dsig, Fv)
+        resid[i] = res
         mu_ = float(mask[u, lo + i])
         for j in range(P):
             F_h[u, j, lo + i] = mu_ * Fv[j]
-
-
-@numba.njit(cache=True)
-def _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, hv, Fv, Jv, J_blk):
-    """J_blk[:, :, i] = s_i(tt) J(h_i(tt), y_i) for the n samples of a block starting at lo."""
-    P = hv.shape[0]
-    K = z.shape[0]
-    for i in range(n):
-        for j in range(P):
-            acc = r_h[tt, j, lo + i]
-            for q in range(K):
-                acc += M[b, tt, j, q] * z[q, lo + i]
-            hv[j] = acc
-        res = committee_F(hv, y[lo + i], a, sig, dsig, Fv)
-        committee_J(hv, res, a, dsig, d2sig, Jv)
-        mu_ = float(mask[tt, lo + i])
-        for j in range(P):
-            for q in range(P):
-                J_blk[j, q, i] = mu_ * Jv[j, q]
+        if want_J:
+            committee_J(hv, res, a, dsig, d2sig, Jv)
+            for j in range(P):
+                for q in range(P):
+                    J_h[j, q, lo + i] = mu_ * Jv[j, q]
 
 
 # The activation code is dispatched once per block, so that registry activations run inlined
 # in the per-sample loop; user activations (code -1) go through their cfuncs. (Arguments are
 # spelled out: star-args would box the dispatchers and defeat caching.)
 @numba.njit(cache=True)
-def _block_F_act(code, sig, dsig, u, b, lo, n, r_h, z, y, M, mask, a, F_h, resid, hv, Fv):
+def _block_FJ_act(code, sig, dsig, d2sig, u, lo, n, hblk, y, mask, a, want_J, F_h, J_h, resid,
+                  hv, Fv, Jv):
     if code == 0:
-        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, _L._r0, _L._r1, F_h, resid, hv, Fv)
+        _block_FJ(u, lo, n, hblk, y, mask, a, _L._r0, _L._r1, _L._r2, want_J, F_h, J_h, resid,
+                  hv, Fv, Jv)
     elif code == 1:
-        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, _L._t0, _L._t1, F_h, resid, hv, Fv)
+        _block_FJ(u, lo, n, hblk, y, mask, a, _L._t0, _L._t1, _L._t2, want_J, F_h, J_h, resid,
+                  hv, Fv, Jv)
     elif code == 2:
-        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, _L._e0, _L._e1, F_h, resid, hv, Fv)
+        _block_FJ(u, lo, n, hblk, y, mask, a, _L._e0, _L._e1, _L._e2, want_J, F_h, J_h, resid,
+                  hv, Fv, Jv)
     elif code == 3:
-        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, _L._l0, _L._l1, F_h, resid, hv, Fv)
+        _block_FJ(u, lo, n, hblk, y, mask, a, _L._l0, _L._l1, _L._l2, want_J, F_h, J_h, resid,
+                  hv, Fv, Jv)
     elif code == 4:
-        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, _L._s0, _L._s1, F_h, resid, hv, Fv)
+        _block_FJ(u, lo, n, hblk, y, mask, a, _L._s0, _L._s1, _L._s2, want_J, F_h, J_h, resid,
+                  hv, Fv, Jv)
     elif code == 5:
-        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, _L._q0, _L._q1, F_h, resid, hv, Fv)
+        _block_FJ(u, lo, n, hblk, y, mask, a, _L._q0, _L._q1, _L._q2, want_J, F_h, J_h, resid,
+                  hv, Fv, Jv)
     else:
-        _block_F(u, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, F_h, resid, hv, Fv)
-
-
-@numba.njit(cache=True)
-def _block_J_act(code, sig, dsig, d2sig, tt, b, lo, n, r_h, z, y, M, mask, a, hv, Fv, Jv,
-                 J_blk):
-    if code == 0:
-        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, _L._r0, _L._r1, _L._r2, hv, Fv, Jv,
-                 J_blk)
-    elif code == 1:
-        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, _L._t0, _L._t1, _L._t2, hv, Fv, Jv,
-                 J_blk)
-    elif code == 2:
-        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, _L._e0, _L._e1, _L._e2, hv, Fv, Jv,
-                 J_blk)
-    elif code == 3:
-        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, _L._l0, _L._l1, _L._l2, hv, Fv, Jv,
-                 J_blk)
-    elif code == 4:
-        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, _L._s0, _L._s1, _L._s2, hv, Fv, Jv,
-                 J_blk)
-    elif code == 5:
-        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, _L._q0, _L._q1, _L._q2, hv, Fv, Jv,
-                 J_blk)
-    else:
-        _block_J(tt, b, lo, n, r_h, z, y, M, mask, a, sig, dsig, d2sig, hv, Fv, Jv,
-                 J_blk)
+        _block_FJ(u, lo, n, hblk, y, mask, a, sig, dsig, d2sig, want_J, F_h, J_h, resid,
+                  hv, Fv, Jv)
 
 
 @numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
-def dmft_pass(t_from, t_to, measure, pathwise,
-              z, y, r0, xi, mask, r_h, w_h, F_h, chi_h,
-              M, Lam, R, Lc, a, eta,
-              block_start, block_rep, sig, dsig, d2sig, code,
-              accC, accA, accCw, accFz, accLoss, accJ, accR):
+def dmft_pass(t_from, t_to, measure, pathwise, key, block_start, block_gid,
+              z, y, mask, gw, F_h, chi_h, J_h,
+              M, Lam, R, Wg, Gf, a, eta, sig, dsig, d2sig, code,
+              accC, accFg, accGram, accFz, accLoss, accJ, accR):
     """Advance every sample from time ``t_from`` to ``t_to`` with fixed kernels, then measure.
 
-    For u = t_from..t_to: u = 0 initialises r(0) = w(0) = r0; u > 0 applies the SPEC 3 update
-    from u-1 (needs F(u-1), the histories up to u-1, the kernels at u-1); then F(u) is computed
-    and stored. With ``t_from = t_to = t`` this is one causal step on stored histories; with
-    ``t_from = 0`` it replays a chunk whose randomness was regenerated.
+    For u = t_from..t_to: if u > 0, draw the block's white noise xi(u - 1) into ``gw[u]`` and
+    (pathwise) propagate chi(u, s) = chi(u-1, s) + eta [-Lam chi - J (chi - delta I)
+    + sum_{v=s}^{u-2} R(u-1, v) chi(v, s)] with J = J(u-1); then h(u) from the identity of the
+    module docstring and F(u) (and J(u)) are computed and stored. ``gw[0]``, z, y and mask must
+    be filled (``draw_static``). With ``t_from = t_to = t`` this is one causal step on stored
+    histories; with ``t_from = 0`` it replays a chunk from its counter streams.
 
-    If ``measure``, block k adds into row k of the accumulators, at time t = t_to:
-    ``accC[k, s] += F(t) F(s)^T``, ``accA[k, s] += F(t) w(s)^T``, ``accCw[k, s] += w(t) w(s)^T``
-    (s <= t), ``accFz[k] += F(t) z^T``, ``accLoss[k] += L(h(t), y)``, and for the pathwise
-    estimator ``accJ[k] += J(t)``, ``accR[k, s] += J(t) chi(t, s)`` (s < t). F and J carry the
-    schedule mask s(t).
-
-    Samples are the innermost (contiguous) axis, so the O(t P^2) memory sums, noise and
-    accumulations are vector loops over a block; only F and J are evaluated sample by sample.
+    If ``measure``, block k adds into row k of the accumulators, at time t = t_to, for s <= t:
+    ``accC[k, s] += F(t) F(s)^T``, ``accFg[k, s] += F(t) g(s)^T``, ``accGram[k, s] +=
+    g(t) g(s)^T``, and ``accFz[k] += F(t) z^T``, ``accLoss[k] += L(h(t), y)``; pathwise also
+    ``accJ[k] += J(t)`` and ``accR[k, s] += J(t) chi(t, s)`` (s < t). F and J carry the mask.
     ``fastmath`` allows reassociation only (no finite-math assumption: divergence stays visible).
     """
     n_blocks = block_start.shape[0] - 1
-    P = r0.shape[0]
+    P = gw.shape[1]
     K = z.shape[0]
     for k in numba.prange(n_blocks):
-        b = block_rep[k]
         lo = block_start[k]
         n = block_start[k + 1] - lo
         hv = np.empty(P)
         Fv = np.empty(P)
         Jv = np.empty((P, P))
-        acc_r = np.empty(n)
-        acc_w = np.empty(n)
+        acc = np.empty(n)
+        hblk = np.empty((P, n))
         resid = np.empty(n)
-        J_blk = np.empty((P, P, n)) if pathwise else np.empty((1, 1, 1))
         for u in range(t_from, t_to + 1):
-            if u == 0:
-                for j in range(P):
-                    for i in range(n):
-                        r_h[0, j, lo + i] = r0[j, lo + i]
-                        w_h[0, j, lo + i] = r0[j, lo + i]
-            else:
+            if u > 0:
                 tp = u - 1
-                for j in range(P):
-                    # noise zeta(tp) = sum_{s <= tp} Lc[tp, s] xi(s), shared by r and w
-                    acc_r[:] = 0.0
-                    for s in range(tp + 1):
-                        for q in range(P):
-                            c = Lc[b, tp, s, j, q]
-                            for i in range(n):
-                                acc_r[i] += c * xi[s, q, lo + i]
-                    acc_w[:] = acc_r
-                    # memory sum_{s < tp} R(tp, s) x(s) and -Lam(tp) x(tp), for x = r and w
-                    for s in range(tp):
-                        for q in range(P):
-                            c = R[b, tp, s, j, q]
-                            for i in range(n):
-                                acc_r[i] += c * r_h[s, q, lo + i]
-                                acc_w[i] += c * w_h[s, q, lo + i]
-                    for q in range(P):
-                        c = Lam[b, tp, j, q]
-                        for i in range(n):
-                            acc_r[i] -= c * r_h[tp, q, lo + i]
-                            acc_w[i] -= c * w_h[tp, q, lo + i]
-                    for i in range(n):
-                        r_h[u, j, lo + i] = r_h[tp, j, lo + i] + eta * (
-                            acc_r[i] - F_h[tp, j, lo + i])
-                        w_h[u, j, lo + i] = w_h[tp, j, lo + i] + eta * acc_w[i]
+                state = stream(key, block_gid[k], tp, _XI)
+                for i in range(n):
+                    for j in range(P):
+                        x, state = next_normal(state)
+                        gw[u, j, lo + i] = x
                 if pathwise:
-                    # chi(u, s) = chi(tp, s) + eta [-Lam chi - J (chi - delta_{tp s} I)
-                    #                                + sum_{v=s}^{tp-1} R(tp, v) chi(v, s)]
-                    _block_J_act(code, sig, dsig, d2sig, tp, b, lo, n, r_h, z, y, M, mask, a, hv,
-                                 Fv, Jv, J_blk)
                     for s in range(tp + 1):
                         for j in range(P):
                             for q in range(P):
                                 for i in range(n):
-                                    acc_r[i] = 0.0
+                                    acc[i] = 0.0
                                 for l in range(P):
-                                    c = Lam[b, tp, j, l]
+                                    c = Lam[tp, j, l]
                                     for i in range(n):
-                                        acc_r[i] -= (c + J_blk[j, l, i]) * chi_h[tp, s, l, q,
-                                                                                 lo + i]
+                                        acc[i] -= (c + J_h[j, l, lo + i]) * chi_h[tp, s, l, q,
+                                                                                  lo + i]
                                     for v in range(s, tp):
-                                        c = R[b, tp, v, j, l]
+                                        c = R[tp, v, j, l]
                                         for i in range(n):
-                                            acc_r[i] += c * chi_h[v, s, l, q, lo + i]
+                                            acc[i] += c * chi_h[v, s, l, q, lo + i]
                                 if s == tp:
                                     for i in range(n):
-                                        acc_r[i] += J_blk[j, q, i]
+                                        acc[i] += J_h[j, q, lo + i]
                                 for i in range(n):
                                     chi_h[u, s, j, q, lo + i] = (chi_h[tp, s, j, q, lo + i]
-                                                                 + eta * acc_r[i])
+                                                                 + eta * acc[i])
                     for j in range(P):
                         for q in range(P):
                             for i in range(n):
                                 chi_h[u, u, j, q, lo + i] = 0.0
-            # F(u) at h(u) = r(u) + M(u) z, sample by sample
-            _block_F_act(code, sig, dsig, u, b, lo, n, r_h, z, y, M, mask, a, F_h, resid, hv, Fv)
+            # h(u) = sum_{s<=u} Wg[u, :, s] g(s) + M(u) z - sum_{s<u} Gf[u, s] F(s)
+            for j in range(P):
+                for i in range(n):
+                    acc[i] = 0.0
+                for s in range(u + 1):
+                    for q in range(P):
+                        c = Wg[u, j, s * P + q]
+                        for i in range(n):
+                            acc[i] += c * gw[s, q, lo + i]
+                for q in range(K):
+                    c = M[u, j, q]
+                    for i in range(n):
+                        acc[i] += c * z[q, lo + i]
+                for s in range(u):
+                    for q in range(P):
+                        c = Gf[u, s, j, q]
+                        for i in range(n):
+                            acc[i] -= c * F_h[s, q, lo + i]
+                for i in range(n):
+                    hblk[j, i] = acc[i]
+            _block_FJ_act(code, sig, dsig, d2sig, u, lo, n, hblk, y, mask, a, pathwise, F_h,
+                          J_h, resid, hv, Fv, Jv)
         if measure:
             t = t_to
             loss = 0.0
@@ -217,39 +240,37 @@ def dmft_pass(t_from, t_to, measure, pathwise,
             accLoss[k] += 0.5 * loss
             for j in range(P):
                 for q in range(K):
-                    acc = 0.0
+                    sm = 0.0
                     for i in range(n):
-                        acc += F_h[t, j, lo + i] * z[q, lo + i]
-                    accFz[k, j, q] += acc
+                        sm += F_h[t, j, lo + i] * z[q, lo + i]
+                    accFz[k, j, q] += sm
                 for s in range(t + 1):
                     for q in range(P):
-                        acc_c = 0.0
-                        acc_a = 0.0
-                        acc_cw = 0.0
+                        sm_c = 0.0
+                        sm_fg = 0.0
+                        sm_gg = 0.0
                         for i in range(n):
-                            acc_c += F_h[t, j, lo + i] * F_h[s, q, lo + i]
-                            acc_a += F_h[t, j, lo + i] * w_h[s, q, lo + i]
-                            acc_cw += w_h[t, j, lo + i] * w_h[s, q, lo + i]
-                        accC[k, s, j, q] += acc_c
-                        accA[k, s, j, q] += acc_a
-                        accCw[k, s, j, q] += acc_cw
+                            sm_c += F_h[t, j, lo + i] * F_h[s, q, lo + i]
+                            sm_fg += F_h[t, j, lo + i] * gw[s, q, lo + i]
+                            sm_gg += gw[t, j, lo + i] * gw[s, q, lo + i]
+                        accC[k, s, j, q] += sm_c
+                        accFg[k, s, j, q] += sm_fg
+                        accGram[k, s, j, q] += sm_gg
             if pathwise:
-                _block_J_act(code, sig, dsig, d2sig, t, b, lo, n, r_h, z, y, M, mask, a, hv, Fv,
-                             Jv, J_blk)
                 for j in range(P):
                     for q in range(P):
-                        acc = 0.0
+                        sm = 0.0
                         for i in range(n):
-                            acc += J_blk[j, q, i]
-                        accJ[k, j, q] += acc
+                            sm += J_h[j, q, lo + i]
+                        accJ[k, j, q] += sm
                 for s in range(t):
                     for j in range(P):
                         for q in range(P):
-                            acc = 0.0
+                            sm = 0.0
                             for l in range(P):
                                 for i in range(n):
-                                    acc += J_blk[j, l, i] * chi_h[t, s, l, q, lo + i]
-                            accR[k, s, j, q] += acc
+                                    sm += J_h[j, l, lo + i] * chi_h[t, s, l, q, lo + i]
+                            accR[k, s, j, q] += sm
 
 
 @numba.njit(cache=True)

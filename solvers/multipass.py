@@ -1,16 +1,18 @@
 """Multi-pass DMFT driver: causal Monte Carlo solution of SPEC sections 3-5.
 
-One forward pass over t. At step t every effective sample is advanced to t with the kernels
-already fixed (``_kernels.dmft_pass``), the step-t expectations are accumulated, and from them
-the step-t kernels C(t, .), Lambda(t), R(t, .), the next Cholesky block row of the noise
-covariance and M(t+1) are computed here. Histories are either stored (memory O(T P) per sample)
-or, when they would not fit in ``max_memory``, replayed from t = 0 out of counter-seeded chunk
-randomness (memory O(chunk), arithmetic ~T/2 times more).
-
 Error bars: the S samples are split into ``replicas`` fully independent sub-solves (each with
 its own kernels). The reported value is their mean and the standard error their standard
 deviation over sqrt(replicas), which includes the kernels' own Monte Carlo noise fed forward
 through later steps (SPEC 4b).
+
+Replicas are solved one after the other (their data stays in cache across steps), each by one
+causal forward pass over t: at step t its samples are advanced to t with the kernels already
+fixed (``_kernels.dmft_pass``), the step-t expectations are accumulated, and from them the
+step-t kernels C(t, .), Lambda(t), R(t, .), the next Cholesky block row of the noise
+covariance, M(t+1) and the cavity coefficients Wg(t+1), Gf(t+1, .) are computed here. Per-sample
+histories are either stored (memory O(T P) per sample of one replica) or, when they would not
+fit in ``max_memory``, replayed from t = 0 out of the counter-seeded random streams (memory
+O(chunk), arithmetic ~T/2 times more; identical results).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import math
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -27,7 +28,15 @@ from dmft.problem import Problem
 from dmft.schedules import Bernoulli, Cyclic, Full
 from dmft.trajectory import DivergenceError, Trajectory, base_provenance
 
-from ._kernels import cholesky_extend, dmft_pass, spd_solve_right
+from ._kernels import (
+    SCHED_BERNOULLI,
+    SCHED_CYCLIC,
+    SCHED_FULL,
+    cholesky_extend,
+    dmft_pass,
+    draw_static,
+    spd_solve_right,
+)
 
 __all__ = ["solve_multipass", "cavity_covariance", "ESTIMATORS"]
 
@@ -78,47 +87,48 @@ def _validate(problem: Problem, samples, replicas, estimator, storage, chunk_siz
 
 
 def _bytes_per_sample(problem: Problem, pathwise: bool) -> int:
+    """Bytes of stored per-sample state (z, y, label noise, white inputs, F, pathwise chi, J)."""
     T, P, K = problem.T, problem.P, problem.K
-    floats = K + 1 + P + T * P + 3 * T * P + (T * T * P * P if pathwise else 0)
+    floats = K + 2 + 2 * T * P + ((T * T + 1) * P * P if pathwise else 0)
     return 8 * floats + T
 
 
 # ------------------------------------------------------------------------------ randomness
-def _alloc_draws(problem: Problem, m: int) -> dict:
-    """Per-sample randomness of m samples, samples last (the kernels' layout)."""
-    T, P, K = problem.T, problem.P, problem.K
-    return {"z": np.empty((K, m)), "y": np.empty(m), "r0": np.empty((P, m)),
-            "xi": np.empty((T, P, m)), "mask": np.empty((T, m), dtype=np.uint8)}
-
-
-def _draw_chunk(problem: Problem, seedseq: np.random.SeedSequence, sqrt_qperp0: np.ndarray,
-                out: dict) -> None:
-    """All randomness of one chunk of effective samples, from its own seed, written into ``out``
-    (column slices of the preallocated arrays)."""
-    T, P, K = problem.T, problem.P, problem.K
-    m = out["y"].shape[0]
-    rng = np.random.default_rng(seedseq)
-    z = rng.standard_normal((K, m))
-    out["z"][:] = z
-    y = problem.target(z)
-    if problem.noise > 0:
-        y = y + math.sqrt(problem.noise) * rng.standard_normal(m)
-    out["y"][:] = y
-    out["r0"][:] = sqrt_qperp0 @ rng.standard_normal((P, m))
-    out["xi"][:] = rng.standard_normal((T, P, m))
-    sched = problem.schedule
-    if isinstance(sched, Full):
-        out["mask"][:] = 1
-    elif isinstance(sched, Cyclic):
-        block = rng.integers(0, sched.n_blocks, size=m)
-        out["mask"][:] = (np.arange(T)[:, None] % sched.n_blocks) == block[None, :]
-    else:  # Bernoulli
-        out["mask"][:] = rng.random((T, m)) < sched.b
-
-
 def _sqrt_psd(A: np.ndarray) -> np.ndarray:
+    """A factor S with S S^T = A (PSD A; negative rounding eigenvalues clamped to 0)."""
     vals, vecs = np.linalg.eigh(0.5 * (A + A.T))
     return vecs * np.sqrt(np.clip(vals, 0.0, None))
+
+
+def _schedule_code(schedule) -> tuple[int, float]:
+    if isinstance(schedule, Full):
+        return SCHED_FULL, 0.0
+    if isinstance(schedule, Cyclic):
+        return SCHED_CYCLIC, float(schedule.n_blocks)
+    return SCHED_BERNOULLI, float(schedule.b)
+
+
+class _Chunk:
+    """Per-sample arrays of a run of consecutive blocks of one replica (samples last)."""
+
+    def __init__(self, problem: Problem, m: int, pathwise: bool):
+        T, P, K = problem.T, problem.P, problem.K
+        self.z = np.empty((K, m))
+        self.y = np.empty(m)
+        self.y_noise = np.empty(m)
+        self.mask = np.empty((T, m), dtype=np.uint8)
+        self.gw = np.zeros((T, P, m))
+        self.F_h = np.zeros((T, P, m))
+        self.chi_h = np.zeros((T, T, P, P, m)) if pathwise else np.zeros((1, 1, 1, 1, 1))
+        self.J_h = np.zeros((P, P, m)) if pathwise else np.zeros((1, 1, 1))
+
+    def draw(self, problem: Problem, key: np.uint64, starts: np.ndarray, gids: np.ndarray) -> None:
+        """Fill z, labels, white r0 inputs gw[0] and the mask from the blocks' streams."""
+        kind, param = _schedule_code(problem.schedule)
+        noise_sd = math.sqrt(problem.noise)
+        draw_static(key, starts, gids, kind, param, noise_sd, problem.T, self.z, self.gw[0],
+                    self.mask, self.y_noise)
+        self.y[:] = problem.target(self.z) + self.y_noise
 
 
 # ------------------------------------------------------------------------------ algebra
@@ -128,19 +138,16 @@ def _blocks_to_matrix(blocks: np.ndarray, n: int) -> np.ndarray:
     return blocks[:n, :n].transpose(0, 2, 1, 3).reshape(n * P, n * Q)
 
 
-def _stein_gamma(A_row: np.ndarray, Cw_blocks: np.ndarray, t: int) -> tuple[np.ndarray, float]:
-    """Gamma(t, 0..t) = A(t, 0..t) Cw[0..t, 0..t]^{-1}.
+def _stein_gamma(A: np.ndarray, Cw: np.ndarray) -> tuple[np.ndarray, float]:
+    """Gamma(t, 0..t) = A Cw^{-1}, A (P, n) = alpha E[F(t) w^T], Cw (n, n) = E[w w^T], n = (t+1)P.
 
-    A_row (t+1, P, P) holds alpha E[F(t) w(s)^T]; returns Gamma as (t+1, P, P) blocks and a
-    conditioning indicator of Cw (1 / smallest relative Cholesky pivot). A numerically singular
-    Cw (a cavity component that is a linear function of earlier ones) falls back to the
-    pseudo-inverse on Cw's range.
+    Returns Gamma as (t+1, P, P) blocks and a conditioning indicator of Cw (1 / smallest
+    relative Cholesky pivot). A numerically singular Cw (a cavity component that is a linear
+    function of earlier ones) falls back to the pseudo-inverse on Cw's range.
     """
-    P = A_row.shape[1]
-    n = t + 1
-    Cw = _blocks_to_matrix(Cw_blocks, n)
+    P, n = A.shape
     Cw = np.ascontiguousarray(0.5 * (Cw + Cw.T))
-    A = np.ascontiguousarray(A_row.transpose(1, 0, 2).reshape(P, n * P))
+    A = np.ascontiguousarray(A)
     gamma, ok, ratio = spd_solve_right(A, Cw, _CW_RCOND)
     if ok:
         cond = 1.0 / ratio if ratio > 0 else math.inf
@@ -150,7 +157,7 @@ def _stein_gamma(A_row: np.ndarray, Cw_blocks: np.ndarray, t: int) -> tuple[np.n
         keep = vals > _CW_RCOND * max(top, 1e-300)
         cond = float(top / vals[keep][0]) if keep.any() else math.inf
         gamma = A @ ((vecs[:, keep] / vals[keep]) @ vecs[:, keep].T)
-    return gamma.reshape(P, n, P).transpose(1, 0, 2), cond
+    return gamma.reshape(P, n // P, P).transpose(1, 0, 2), cond
 
 
 def cavity_covariance(Lam: np.ndarray, R: np.ndarray, C: np.ndarray, qperp0: np.ndarray,
@@ -191,59 +198,50 @@ def cavity_covariance(Lam: np.ndarray, R: np.ndarray, C: np.ndarray, qperp0: np.
 
 # ------------------------------------------------------------------------------ driver
 class _State:
-    """Per-replica kernels and order parameters, filled causally."""
+    """Per-replica kernels, cavity coefficients and order parameters, filled causally."""
 
-    def __init__(self, problem: Problem, B: int):
+    def __init__(self, problem: Problem, B: int, sqrt_q0: np.ndarray):
         T, P, K = problem.T, problem.P, problem.K
         self.M = np.zeros((B, T, P, K))
         self.M[:, 0] = problem.M0
         self.Lam = np.zeros((B, T, P, P))
         self.R = np.zeros((B, T, T, P, P))
         self.C = np.zeros((B, T, T, P, P))
-        self.Cw = np.zeros((B, T, T, P, P))
+        self.gram = np.zeros((B, T * P, T * P))  # E[g g^T] of the white inputs
         self.Lmat = np.zeros((B, T * P, T * P))
         self.Lc = np.zeros((B, T, T, P, P))
+        self.Wg = np.zeros((B, T, P, T * P))  # w(t) = Wg[t] g
+        self.Wg[:, 0, :, :P] = sqrt_q0
+        self.Gf = np.zeros((B, T, T, P, P))  # r(t) = w(t) - sum_s Gf[t, s] F(s)
         self.e_train = np.zeros((B, T))
         self.cond_cw = np.zeros(T)
         self.chol_dropped = np.zeros(T, dtype=np.int64)
 
 
 class _Accumulators:
+    """Per-block partial sums of one replica (rows summed in block order: deterministic)."""
+
     def __init__(self, n_blocks: int, T: int, P: int, K: int, pathwise: bool):
         self.C = np.zeros((n_blocks, T, P, P))
-        self.A = np.zeros((n_blocks, T, P, P))
-        self.Cw = np.zeros((n_blocks, T, P, P))
+        self.Fg = np.zeros((n_blocks, T, P, P))
+        self.gram = np.zeros((n_blocks, T, P, P))
         self.Fz = np.zeros((n_blocks, P, K))
         self.loss = np.zeros(n_blocks)
         nb_p = n_blocks if pathwise else 1
         self.J = np.zeros((nb_p, P, P))
         self.R = np.zeros((nb_p, T, P, P))
 
+    def rows(self, k0: int, k1: int, pathwise: bool) -> tuple:
+        p0, p1 = (k0, k1) if pathwise else (0, 1)
+        return (self.C[k0:k1], self.Fg[k0:k1], self.gram[k0:k1], self.Fz[k0:k1],
+                self.loss[k0:k1], self.J[p0:p1], self.R[p0:p1])
+
     def zero(self) -> None:
         for arr in self.__dict__.values():
             arr[...] = 0.0
 
-    def arrays(self) -> tuple:
-        return self.C, self.A, self.Cw, self.Fz, self.loss, self.J, self.R
-
-
-def _blocks_for(sizes: list[int], reps: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Split consecutive segments (sizes, replica of each) into blocks of at most _BLOCK."""
-    starts, owner = [0], []
-    pos = 0
-    for size, rep in zip(sizes, reps, strict=True):
-        end = pos + size
-        while pos < end:
-            pos = min(pos + _BLOCK, end)
-            starts.append(pos)
-            owner.append(rep)
-    return np.asarray(starts, dtype=np.int64), np.asarray(owner, dtype=np.int64)
-
-
-def _sum_by_replica(acc: np.ndarray, owner: np.ndarray, B: int) -> np.ndarray:
-    out = np.zeros((B,) + acc.shape[1:])
-    np.add.at(out, owner, acc)  # sequential in block order: deterministic
-    return out
+    def totals(self) -> dict:
+        return {name: arr.sum(axis=0) for name, arr in self.__dict__.items()}
 
 
 def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
@@ -259,7 +257,8 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     samples : int
         Total number S of effective samples, split over ``replicas`` independent sub-solves.
     seed : int
-        Master seed; replica b, chunk c draw from ``SeedSequence(seed).spawn(B)[b].spawn(nc)[c]``.
+        Master seed. All randomness comes from counter streams keyed by
+        ``SeedSequence(seed)`` and named by (replica, block of 1024 samples, step, purpose).
     estimator : {"stein", "pathwise"}
         How Lambda and R are estimated: Gaussian integration by parts over the cavity field
         (exact for ReLU, memory O(T P) per sample) or response propagation (smooth
@@ -267,10 +266,12 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     replicas : int
         Independent sub-solves used for the standard errors (>= 2; default 16).
     storage : {"auto", "stored", "replay"}
-        Keep per-sample histories, or regenerate and replay chunks from t = 0 at every step.
-        "auto" stores when the histories fit in ``max_memory`` bytes.
+        Keep per-sample histories of the replica being solved, or regenerate and replay chunks
+        from t = 0 at every step. "auto" stores when one replica's histories fit in
+        ``max_memory`` bytes. Both give identical results.
     chunk_size : int
-        Samples per random-number chunk (results depend on it; keep the default to compare runs).
+        Samples per replayed chunk (rounded up to whole blocks of 1024; results do not depend
+        on it).
     max_memory : float
         Bytes of per-sample histories above which "auto" storage replays.
     noise_memory : bool
@@ -278,7 +279,7 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
         False reproduces error (1) of the authors' script (SPEC 8): noise drawn afresh at every
         step with covariance C(t, t) only. For demonstrations and tests that must catch it.
     progress : bool, optional
-        Progress bar over t; default: on when stderr is a terminal.
+        Progress bar over (replica, step); default: on when stderr is a terminal.
 
     Returns
     -------
@@ -298,150 +299,124 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     S, B, Sb, chunk_size = _validate(problem, samples, replicas, estimator, storage, chunk_size)
     pathwise = estimator == "pathwise"
     T, P, K = problem.T, problem.P, problem.K
-    eta = problem.eta
-    bps = _bytes_per_sample(problem, pathwise)
     if storage == "auto":
-        storage = "stored" if B * Sb * bps <= max_memory else "replay"
+        storage = "stored" if Sb * _bytes_per_sample(problem, pathwise) <= max_memory else "replay"
 
-    # chunks: (replica, seed, size); each chunk lies in one replica
-    n_chunks = -(-Sb // chunk_size)
-    chunk_list = []
-    for b, rep_ss in enumerate(np.random.SeedSequence(seed).spawn(B)):
-        for c, ch_ss in enumerate(rep_ss.spawn(n_chunks)):
-            chunk_list.append((b, ch_ss, min(chunk_size, Sb - c * chunk_size)))
-    sqrt_q0 = _sqrt_psd(problem.Qperp0)
+    key = np.random.SeedSequence(seed).generate_state(1, dtype=np.uint64)[0]
+    n_blk = -(-Sb // _BLOCK)  # blocks per replica; block k of replica b is stream b*n_blk+k
+    starts = np.minimum(np.arange(n_blk + 1, dtype=np.int64) * _BLOCK, Sb)
     sig, dsig, d2sig = problem.activation.cfuncs()
     a = np.ascontiguousarray(problem.a)
-    st = _State(problem, B)
+    st = _State(problem, B, _sqrt_psd(problem.Qperp0))
+    acc = _Accumulators(n_blk, T, P, K, pathwise)
+    # spans of whole blocks processed together: the replica, or its replayed chunks
+    per = n_blk if storage == "stored" else -(-min(chunk_size, Sb) // _BLOCK)
+    spans = [(k0, min(k0 + per, n_blk)) for k0 in range(0, n_blk, per)]
+    chunks = {}  # sample count -> arrays (at most two sizes: full chunks and the last one)
+    for k0, k1 in spans:
+        m = int(starts[k1] - starts[k0])
+        if m not in chunks:
+            chunks[m] = _Chunk(problem, m, pathwise)
 
-    def alloc_hist(m: int) -> dict:
-        return {
-            "r_h": np.zeros((T, P, m)), "w_h": np.zeros((T, P, m)), "F_h": np.zeros((T, P, m)),
-            "chi_h": np.zeros((T, T, P, P, m)) if pathwise else np.zeros((1, 1, 1, 1, 1)),
-        }
-
-    if storage == "stored":
-        data = _alloc_draws(problem, B * Sb)
-        offsets = np.cumsum([0] + [m for *_, m in chunk_list])
-
-        def fill(c: int) -> None:
-            lo, hi = offsets[c], offsets[c + 1]
-            _draw_chunk(problem, chunk_list[c][1], sqrt_q0,
-                        {k: v[..., lo:hi] for k, v in data.items()})
-
-        # numpy's generators release the GIL: chunks (own seeds, own slices) fill in parallel
-        with ThreadPoolExecutor(max_workers=numba.get_num_threads()) as pool:
-            list(pool.map(fill, range(len(chunk_list))))
-        hist = alloc_hist(B * Sb)
-        starts, owner = _blocks_for([m for *_, m in chunk_list], [b for b, *_ in chunk_list])
-        acc = _Accumulators(len(owner), T, P, K, pathwise)
-    else:
-        hist = alloc_hist(min(chunk_size, Sb))
-        draws = _alloc_draws(problem, min(chunk_size, Sb))
-
-    def run(t_from: int, t: int, data_: dict, hist_: dict, starts_, owner_, acc_) -> None:
-        acc_.zero()
-        dmft_pass(t_from, t, True, pathwise,
-                  data_["z"], data_["y"], data_["r0"], data_["xi"], data_["mask"],
-                  hist_["r_h"], hist_["w_h"], hist_["F_h"], hist_["chi_h"],
-                  st.M, st.Lam, st.R, st.Lc, a, eta, starts_, owner_, sig, dsig, d2sig,
-                  problem.activation.code, *acc_.arrays())
+    def step(b: int, t: int) -> None:
+        acc.zero()
+        for k0, k1 in spans:
+            ch = chunks[int(starts[k1] - starts[k0])]
+            loc = starts[k0:k1 + 1] - starts[k0]
+            gids = b * n_blk + np.arange(k0, k1, dtype=np.int64)
+            t_from = t
+            if storage == "replay" or t == 0:
+                ch.draw(problem, key, loc, gids)
+                t_from = 0
+            dmft_pass(t_from, t, True, pathwise, key, loc, gids, ch.z, ch.y, ch.mask, ch.gw,
+                      ch.F_h, ch.chi_h, ch.J_h, st.M[b], st.Lam[b], st.R[b], st.Wg[b],
+                      st.Gf[b], a, problem.eta, sig, dsig, d2sig, problem.activation.code,
+                      *acc.rows(k0, k1, pathwise))
+        _update_kernels(st, b, acc.totals(), t, problem, Sb, pathwise, noise_memory)
 
     meta = {"seed": seed, "estimator": estimator, "storage": storage, "chunk_size": chunk_size,
             "noise_memory": noise_memory}
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    steps = range(T)
+    bar = None
     if show:
         from tqdm.auto import tqdm
 
-        steps = tqdm(steps, desc=f"DMFT S={S:.0e}", unit="step")
-    t_done = -1
+        bar = tqdm(total=B * T, desc=f"DMFT S={S:.0e}", unit="step")
+    n_t = T  # steps every replica completed with finite values
     try:
-        for t in steps:
-            tot = {k: np.zeros((B,) + shape) for k, shape in (
-                ("C", (T, P, P)), ("A", (T, P, P)), ("Cw", (T, P, P)), ("Fz", (P, K)),
-                ("loss", ()), ("J", (P, P)), ("R", (T, P, P)))}
-            if storage == "stored":
-                run(t, t, data, hist, starts, owner, acc)
-                _add_totals(tot, acc, owner, B, pathwise)
-            else:
-                for b, ss, m in chunk_list:
-                    d = draws if m == draws["y"].shape[0] else _alloc_draws(problem, m)
-                    _draw_chunk(problem, ss, sqrt_q0, d)
-                    h = hist if m == hist["r_h"].shape[-1] else alloc_hist(m)
-                    starts_c, owner_c = _blocks_for([m], [b])
-                    acc_c = _Accumulators(len(owner_c), T, P, K, pathwise)
-                    run(0, t, d, h, starts_c, owner_c, acc_c)
-                    _add_totals(tot, acc_c, owner_c, B, pathwise)
-            _update_kernels(st, tot, t, problem, Sb, pathwise, noise_memory)
-            if not _finite_step(st, t):
-                raise _Diverged(t)
-            t_done = t
-    except _Diverged as exc:
-        partial = _assemble(problem, st, exc.step, B, Sb, meta, wall0,
-                            compute_egen=False) if exc.step > 0 else None
+        for b in range(B):
+            for t in range(n_t):
+                step(b, t)
+                if bar is not None:
+                    bar.update()
+                if not _finite_step(st, b, t):
+                    n_t = t  # later replicas stop here too: the partial has t steps
+                    break
+    finally:
+        if bar is not None:
+            bar.close()
+    if n_t < T:
+        partial = (_assemble(problem, st, n_t, B, Sb, meta, wall0, compute_egen=False)
+                   if n_t > 0 else None)
         raise DivergenceError(
-            f"DMFT diverged at step t={exc.step} (non-finite kernels or overlaps); "
-            f"the partial trajectory (t < {exc.step}) is attached as .partial",
-            step=exc.step, partial=partial) from None
-    return _assemble(problem, st, t_done + 1, B, Sb, meta, wall0, compute_egen=True)
+            f"DMFT diverged at step t={n_t} (non-finite kernels or overlaps); "
+            f"the partial trajectory (t < {n_t}) is attached as .partial",
+            step=n_t, partial=partial)
+    return _assemble(problem, st, T, B, Sb, meta, wall0, compute_egen=True)
 
 
-class _Diverged(Exception):
-    def __init__(self, step: int):
-        self.step = step
-
-
-def _add_totals(tot: dict, acc: _Accumulators, owner: np.ndarray, B: int, pathwise: bool):
-    tot["C"] += _sum_by_replica(acc.C, owner, B)
-    tot["A"] += _sum_by_replica(acc.A, owner, B)
-    tot["Cw"] += _sum_by_replica(acc.Cw, owner, B)
-    tot["Fz"] += _sum_by_replica(acc.Fz, owner, B)
-    tot["loss"] += _sum_by_replica(acc.loss, owner, B)
-    if pathwise:
-        tot["J"] += _sum_by_replica(acc.J, owner, B)
-        tot["R"] += _sum_by_replica(acc.R, owner, B)
-
-
-def _update_kernels(st: _State, tot: dict, t: int, problem: Problem, Sb: int,
+def _update_kernels(st: _State, b: int, tot: dict, t: int, problem: Problem, Sb: int,
                     pathwise: bool, noise_memory: bool = True) -> None:
-    """From the step-t sums: C(t, .), Cw(t, .), Lambda(t), R(t, .), noise factor row, M(t+1)."""
+    """Replica b, from its step-t sums: C(t, .), Lambda(t), R(t, .), the noise factor row,
+    M(t+1) and the cavity coefficients Wg(t+1), Gf(t+1, .)."""
     T, P = problem.T, problem.P
     alpha, eta, lam = problem.alpha, problem.eta, problem.lam
-    B = st.M.shape[0]
     eye = np.eye(P)
-    for b in range(B):
-        st.C[b, t, : t + 1] = alpha * tot["C"][b, : t + 1] / Sb
-        st.C[b, : t + 1, t] = st.C[b, t, : t + 1].transpose(0, 2, 1)
-        st.Cw[b, t, : t + 1] = tot["Cw"][b, : t + 1] / Sb
-        st.Cw[b, : t + 1, t] = st.Cw[b, t, : t + 1].transpose(0, 2, 1)
-        st.e_train[b, t] = tot["loss"][b] / Sb
-        if pathwise:
-            st.Lam[b, t] = lam * eye + alpha * tot["J"][b] / Sb
-            st.R[b, t, :t] = alpha * tot["R"][b, :t] / Sb
-        else:
-            gamma, cond = _stein_gamma(alpha * tot["A"][b, : t + 1] / Sb, st.Cw[b], t)
-            st.Lam[b, t] = lam * eye + gamma[t]
-            st.R[b, t, :t] = -gamma[:t]
-            st.cond_cw[t] = max(st.cond_cw[t], cond)
-        n = (t + 1) * P
-        Cmat = np.ascontiguousarray(_blocks_to_matrix(st.C[b], t + 1))
-        Lsub = np.ascontiguousarray(st.Lmat[b, :n, :n])
-        if not noise_memory:  # SPEC 8 error (1): forget the cross-time covariance
-            Cmat[t * P:, : t * P] = 0.0
-            Cmat[: t * P, t * P:] = 0.0
-        st.chol_dropped[t] += cholesky_extend(Cmat, Lsub, t * P, _CHOL_TOL)
-        st.Lmat[b, :n, :n] = Lsub
-        st.Lc[b, t, : t + 1] = Lsub[t * P:, :].reshape(P, t + 1, P).transpose(1, 0, 2)
-        if t + 1 < T:
-            st.M[b, t + 1] = (1.0 - eta * lam) * st.M[b, t] - eta * alpha * tot["Fz"][b] / Sb
-
-
-def _finite_step(st: _State, t: int) -> bool:
-    T = st.M.shape[1]
-    arrays = [st.C[:, t], st.Lam[:, t], st.R[:, t], st.e_train[:, t]]
+    n = (t + 1) * P
+    st.C[b, t, : t + 1] = alpha * tot["C"][: t + 1] / Sb
+    st.C[b, : t + 1, t] = st.C[b, t, : t + 1].transpose(0, 2, 1)
+    # row block t of E[g g^T] (block t of g is the newest white input)
+    gram_row = (tot["gram"][: t + 1] / Sb).transpose(1, 0, 2).reshape(P, n)
+    st.gram[b, t * P:n, :n] = gram_row
+    st.gram[b, :n, t * P:n] = gram_row.T
+    st.e_train[b, t] = tot["loss"] / Sb
+    if pathwise:
+        st.Lam[b, t] = lam * eye + alpha * tot["J"] / Sb
+        st.R[b, t, :t] = alpha * tot["R"][:t] / Sb
+    else:
+        W = st.Wg[b, : t + 1, :, :n].reshape(n, n)  # rows (s, j): w(s)_j = W[(s, j)] . g
+        Cw = W @ st.gram[b, :n, :n] @ W.T
+        Fg = (alpha * tot["Fg"][: t + 1] / Sb).transpose(1, 0, 2).reshape(P, n)
+        gamma, cond = _stein_gamma(Fg @ W.T, Cw)
+        st.Lam[b, t] = lam * eye + gamma[t]
+        st.R[b, t, :t] = -gamma[:t]
+        st.cond_cw[t] = max(st.cond_cw[t], cond)
+    Cmat = np.ascontiguousarray(_blocks_to_matrix(st.C[b], t + 1))
+    Lsub = np.ascontiguousarray(st.Lmat[b, :n, :n])
+    if not noise_memory:  # SPEC 8 error (1): forget the cross-time covariance
+        Cmat[t * P:, : t * P] = 0.0
+        Cmat[: t * P, t * P:] = 0.0
+    st.chol_dropped[t] += cholesky_extend(Cmat, Lsub, t * P, _CHOL_TOL)
+    st.Lmat[b, :n, :n] = Lsub
+    st.Lc[b, t, : t + 1] = Lsub[t * P:, :].reshape(P, t + 1, P).transpose(1, 0, 2)
     if t + 1 < T:
-        arrays.append(st.M[:, t + 1])
+        st.M[b, t + 1] = (1.0 - eta * lam) * st.M[b, t] - eta * alpha * tot["Fz"] / Sb
+        # cavity recursion x(t+1) = (1 - eta Lam) x(t) + eta sum_{u<t} R(t, u) x(u) + ...,
+        # driven by eta zeta(t) = eta sum_{v<=t} Lc(t, v) g(v+1) for w and by -eta F(t) for r
+        prop = eye - eta * st.Lam[b, t]
+        R_t = st.R[b, t, :t]
+        st.Wg[b, t + 1] = prop @ st.Wg[b, t] + eta * np.einsum("upq,uqc->pc", R_t, st.Wg[b, :t])
+        st.Wg[b, t + 1, :, P:(t + 2) * P] += eta * Lsub[t * P:, :]
+        st.Gf[b, t + 1, :t] = (np.einsum("pq,sqr->spr", prop, st.Gf[b, t, :t])
+                               + eta * np.einsum("upq,usqr->spr", R_t, st.Gf[b, :t, :t]))
+        st.Gf[b, t + 1, t] = eta * eye
+
+
+def _finite_step(st: _State, b: int, t: int) -> bool:
+    T = st.M.shape[1]
+    arrays = [st.C[b, t], st.Lam[b, t], st.R[b, t], st.e_train[b, t], st.Wg[b, t]]
+    if t + 1 < T:
+        arrays += [st.M[b, t + 1], st.Wg[b, t + 1], st.Gf[b, t + 1]]
     return all(np.all(np.isfinite(x)) for x in arrays)
 
 
