@@ -35,7 +35,7 @@ import numba
 import numpy as np
 
 from . import _loss as _L
-from ._loss import committee_F, committee_J
+from ._loss import block_F, committee_J
 from ._random import next_normal, next_uniform, stream
 
 __all__ = ["dmft_pass", "draw_static", "cholesky_extend", "spd_solve_right"]
@@ -101,16 +101,14 @@ def _block_FJ(u, lo, n, hblk, y, mask, a, sig, dsig, d2sig, want_J, F_h, J_h, re
               Jv):
     """F_h[u] (and J_h if want_J) = s(u) F, s(u) J at h = hblk for the n samples from lo."""
     P = hv.shape[0]
-    for i in range(n):
-        for j in range(P):
-            hv[j] = hblk[j, i]
-        res = committee_F(hv, y[lo + i], a, sig, dsig, Fv)
-        resid[i] = res
-        mu_ = float(mask[u, lo + i])
-        for j in range(P):
-            F_h[u, j, lo + i] = mu_ * Fv[j]
-        if want_J:
-            committee_J(hv, res, a, dsig, d2sig, Jv)
+    H = hblk[:, :n]
+    block_F(H, y[lo:lo + n], mask[u, lo:lo + n], a, sig, dsig, F_h[u, :, lo:lo + n], resid)
+    if want_J:
+        for i in range(n):
+            for j in range(P):
+                hv[j] = H[j, i]
+            committee_J(hv, resid[i], a, dsig, d2sig, Jv)
+            mu_ = float(mask[u, lo + i])
             for j in range(P):
                 for q in range(P):
                     J_h[j, q, lo + i] = mu_ * Jv[j, q]
@@ -145,7 +143,143 @@ def _block_FJ_act(code, sig, dsig, d2sig, u, lo, n, hblk, y, mask, a, want_J, F_
                   hv, Fv, Jv)
 
 
-@numba.njit(cache=True, parallel=True, fastmath={"reassoc", "contract"})
+_FAST = {"reassoc", "contract"}  # reassociation only: no finite-math assumption
+
+
+# Inner loops run over 1-D views of one block (``x = arr[..., lo:lo + n]``, then ``x[i]``):
+# indexing ``arr[s, q, lo + i]`` directly makes numba guard every index against wraparound,
+# which defeats LLVM's vectorizer (measured 3.8x slower for the field sums).
+
+
+@numba.njit(cache=True)
+def _draw_xi(key, gid, tp, lo, n, out):
+    """out[:, lo:lo+n] = the block's white noise xi(tp) (sample-major order in its stream)."""
+    P = out.shape[0]
+    state = stream(key, gid, tp, _XI)
+    for i in range(n):
+        for j in range(P):
+            x, state = next_normal(state)
+            out[j, lo + i] = x
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _chi_step(u, lo, n, Lam, R, eta, J_h, chi_h, acc):
+    """chi(u, s), s < u, from chi(u-1, .) and J(u-1) (pathwise response propagation)."""
+    P = J_h.shape[0]
+    tp = u - 1
+    acc = acc[:n]
+    for s in range(tp + 1):
+        for j in range(P):
+            for q in range(P):
+                acc[:] = 0.0
+                for l in range(P):
+                    c = Lam[tp, j, l]
+                    jl = J_h[j, l, lo:lo + n]
+                    x = chi_h[tp, s, l, q, lo:lo + n]
+                    for i in range(n):
+                        acc[i] -= (c + jl[i]) * x[i]
+                    for v in range(s, tp):
+                        c = R[tp, v, j, l]
+                        x = chi_h[v, s, l, q, lo:lo + n]
+                        for i in range(n):
+                            acc[i] += c * x[i]
+                if s == tp:
+                    jq = J_h[j, q, lo:lo + n]
+                    for i in range(n):
+                        acc[i] += jq[i]
+                old = chi_h[tp, s, j, q, lo:lo + n]
+                new = chi_h[u, s, j, q, lo:lo + n]
+                for i in range(n):
+                    new[i] = old[i] + eta * acc[i]
+    for j in range(P):
+        for q in range(P):
+            chi_h[u, u, j, q, lo:lo + n] = 0.0
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _fields(u, lo, n, Wg, M, Gf, gw, z, F_h, hblk):
+    """hblk = h(u) = sum_{s<=u} Wg[u, :, s] g(s) + M(u) z - sum_{s<u} Gf[u, s] F(s)."""
+    P = gw.shape[1]
+    K = z.shape[0]
+    for j in range(P):
+        hj = hblk[j, :n]
+        hj[:] = 0.0
+        for s in range(u + 1):
+            for q in range(P):
+                c = Wg[u, j, s * P + q]
+                x = gw[s, q, lo:lo + n]
+                for i in range(n):
+                    hj[i] += c * x[i]
+        for q in range(K):
+            c = M[u, j, q]
+            x = z[q, lo:lo + n]
+            for i in range(n):
+                hj[i] += c * x[i]
+        for s in range(u):
+            for q in range(P):
+                c = Gf[u, s, j, q]
+                x = F_h[s, q, lo:lo + n]
+                for i in range(n):
+                    hj[i] -= c * x[i]
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _measure(k, t, lo, n, resid, z, gw, F_h, accC, accFg, accGram, accFz, accLoss):
+    """Block k's step-t sums (see ``dmft_pass``)."""
+    P = gw.shape[1]
+    K = z.shape[0]
+    loss = 0.0
+    for i in range(n):
+        loss += resid[i] * resid[i]
+    accLoss[k] += 0.5 * loss
+    for j in range(P):
+        ft = F_h[t, j, lo:lo + n]
+        gt = gw[t, j, lo:lo + n]
+        for q in range(K):
+            x = z[q, lo:lo + n]
+            sm = 0.0
+            for i in range(n):
+                sm += ft[i] * x[i]
+            accFz[k, j, q] += sm
+        for s in range(t + 1):
+            for q in range(P):
+                fs = F_h[s, q, lo:lo + n]
+                gs = gw[s, q, lo:lo + n]
+                sm_c = 0.0
+                sm_fg = 0.0
+                sm_gg = 0.0
+                for i in range(n):
+                    sm_c += ft[i] * fs[i]
+                    sm_fg += ft[i] * gs[i]
+                    sm_gg += gt[i] * gs[i]
+                accC[k, s, j, q] += sm_c
+                accFg[k, s, j, q] += sm_fg
+                accGram[k, s, j, q] += sm_gg
+
+
+@numba.njit(cache=True, fastmath=_FAST)
+def _measure_pathwise(k, t, lo, n, J_h, chi_h, accJ, accR):
+    P = J_h.shape[0]
+    for j in range(P):
+        for q in range(P):
+            x = J_h[j, q, lo:lo + n]
+            sm = 0.0
+            for i in range(n):
+                sm += x[i]
+            accJ[k, j, q] += sm
+    for s in range(t):
+        for j in range(P):
+            for q in range(P):
+                sm = 0.0
+                for l in range(P):
+                    jl = J_h[j, l, lo:lo + n]
+                    x = chi_h[t, s, l, q, lo:lo + n]
+                    for i in range(n):
+                        sm += jl[i] * x[i]
+                accR[k, s, j, q] += sm
+
+
+@numba.njit(cache=True, parallel=True)
 def dmft_pass(t_from, t_to, measure, pathwise, key, block_start, block_gid,
               z, y, mask, gw, F_h, chi_h, J_h,
               M, Lam, R, Wg, Gf, a, eta, sig, dsig, d2sig, code,
@@ -163,11 +297,9 @@ def dmft_pass(t_from, t_to, measure, pathwise, key, block_start, block_gid,
     ``accC[k, s] += F(t) F(s)^T``, ``accFg[k, s] += F(t) g(s)^T``, ``accGram[k, s] +=
     g(t) g(s)^T``, and ``accFz[k] += F(t) z^T``, ``accLoss[k] += L(h(t), y)``; pathwise also
     ``accJ[k] += J(t)`` and ``accR[k, s] += J(t) chi(t, s)`` (s < t). F and J carry the mask.
-    ``fastmath`` allows reassociation only (no finite-math assumption: divergence stays visible).
     """
     n_blocks = block_start.shape[0] - 1
     P = gw.shape[1]
-    K = z.shape[0]
     for k in numba.prange(n_blocks):
         lo = block_start[k]
         n = block_start[k + 1] - lo
@@ -179,98 +311,16 @@ def dmft_pass(t_from, t_to, measure, pathwise, key, block_start, block_gid,
         resid = np.empty(n)
         for u in range(t_from, t_to + 1):
             if u > 0:
-                tp = u - 1
-                state = stream(key, block_gid[k], tp, _XI)
-                for i in range(n):
-                    for j in range(P):
-                        x, state = next_normal(state)
-                        gw[u, j, lo + i] = x
+                _draw_xi(key, block_gid[k], u - 1, lo, n, gw[u])
                 if pathwise:
-                    for s in range(tp + 1):
-                        for j in range(P):
-                            for q in range(P):
-                                for i in range(n):
-                                    acc[i] = 0.0
-                                for l in range(P):
-                                    c = Lam[tp, j, l]
-                                    for i in range(n):
-                                        acc[i] -= (c + J_h[j, l, lo + i]) * chi_h[tp, s, l, q,
-                                                                                  lo + i]
-                                    for v in range(s, tp):
-                                        c = R[tp, v, j, l]
-                                        for i in range(n):
-                                            acc[i] += c * chi_h[v, s, l, q, lo + i]
-                                if s == tp:
-                                    for i in range(n):
-                                        acc[i] += J_h[j, q, lo + i]
-                                for i in range(n):
-                                    chi_h[u, s, j, q, lo + i] = (chi_h[tp, s, j, q, lo + i]
-                                                                 + eta * acc[i])
-                    for j in range(P):
-                        for q in range(P):
-                            for i in range(n):
-                                chi_h[u, u, j, q, lo + i] = 0.0
-            # h(u) = sum_{s<=u} Wg[u, :, s] g(s) + M(u) z - sum_{s<u} Gf[u, s] F(s)
-            for j in range(P):
-                for i in range(n):
-                    acc[i] = 0.0
-                for s in range(u + 1):
-                    for q in range(P):
-                        c = Wg[u, j, s * P + q]
-                        for i in range(n):
-                            acc[i] += c * gw[s, q, lo + i]
-                for q in range(K):
-                    c = M[u, j, q]
-                    for i in range(n):
-                        acc[i] += c * z[q, lo + i]
-                for s in range(u):
-                    for q in range(P):
-                        c = Gf[u, s, j, q]
-                        for i in range(n):
-                            acc[i] -= c * F_h[s, q, lo + i]
-                for i in range(n):
-                    hblk[j, i] = acc[i]
+                    _chi_step(u, lo, n, Lam, R, eta, J_h, chi_h, acc)
+            _fields(u, lo, n, Wg, M, Gf, gw, z, F_h, hblk)
             _block_FJ_act(code, sig, dsig, d2sig, u, lo, n, hblk, y, mask, a, pathwise, F_h,
                           J_h, resid, hv, Fv, Jv)
         if measure:
-            t = t_to
-            loss = 0.0
-            for i in range(n):
-                loss += resid[i] * resid[i]
-            accLoss[k] += 0.5 * loss
-            for j in range(P):
-                for q in range(K):
-                    sm = 0.0
-                    for i in range(n):
-                        sm += F_h[t, j, lo + i] * z[q, lo + i]
-                    accFz[k, j, q] += sm
-                for s in range(t + 1):
-                    for q in range(P):
-                        sm_c = 0.0
-                        sm_fg = 0.0
-                        sm_gg = 0.0
-                        for i in range(n):
-                            sm_c += F_h[t, j, lo + i] * F_h[s, q, lo + i]
-                            sm_fg += F_h[t, j, lo + i] * gw[s, q, lo + i]
-                            sm_gg += gw[t, j, lo + i] * gw[s, q, lo + i]
-                        accC[k, s, j, q] += sm_c
-                        accFg[k, s, j, q] += sm_fg
-                        accGram[k, s, j, q] += sm_gg
+            _measure(k, t_to, lo, n, resid, z, gw, F_h, accC, accFg, accGram, accFz, accLoss)
             if pathwise:
-                for j in range(P):
-                    for q in range(P):
-                        sm = 0.0
-                        for i in range(n):
-                            sm += J_h[j, q, lo + i]
-                        accJ[k, j, q] += sm
-                for s in range(t):
-                    for j in range(P):
-                        for q in range(P):
-                            sm = 0.0
-                            for l in range(P):
-                                for i in range(n):
-                                    sm += J_h[j, l, lo + i] * chi_h[t, s, l, q, lo + i]
-                            accR[k, s, j, q] += sm
+                _measure_pathwise(k, t_to, lo, n, J_h, chi_h, accJ, accR)
 
 
 @numba.njit(cache=True)

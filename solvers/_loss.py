@@ -19,7 +19,8 @@ import numpy as np
 from dmft.activations import ACTIVATIONS
 
 __all__ = [
-    "committee_output", "committee_F", "committee_J", "batch_F", "batch_loss", "REGISTRY_JIT",
+    "committee_output", "committee_F", "committee_J", "block_F", "batch_F", "batch_loss",
+    "REGISTRY_JIT",
 ]
 
 
@@ -56,6 +57,32 @@ def committee_F(u, y, a, sig, dsig, F_out):
     for j in range(u.shape[0]):
         F_out[j] = -resid * a[j] * dsig(u[j])
     return resid
+
+
+@numba.njit(cache=True, inline="always", fastmath={"reassoc", "contract"})
+def block_F(H, y, weight, a, sig, dsig, F_out, resid_out):
+    """committee_F for n samples at once, samples last: H (P, n), y (n,), weight (n,) (the
+    schedule mask), F_out (P, n) = weight * F, resid_out (n,) = y - f.
+
+    Same formula as committee_F, written as loops over samples per unit so that they
+    vectorise (a per-sample loop over P = 2 units does not).
+    """
+    P, n = H.shape
+    for i in range(n):
+        resid_out[i] = 0.0
+    for j in range(P):
+        hj = H[j]
+        aj = a[j]
+        for i in range(n):
+            resid_out[i] += aj * sig(hj[i])
+    for i in range(n):
+        resid_out[i] = y[i] - resid_out[i]
+    for j in range(P):
+        hj = H[j]
+        fj = F_out[j]
+        aj = a[j]
+        for i in range(n):
+            fj[i] = weight[i] * (-resid_out[i] * aj * dsig(hj[i]))
 
 
 @numba.njit(cache=True, inline="always")

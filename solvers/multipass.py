@@ -44,6 +44,10 @@ ESTIMATORS = ("stein", "pathwise")
 _BLOCK = 1024  # samples per accumulation block: L2-sized, fixed (thread-count independent)
 _CHOL_TOL = 1e-12  # relative pivot below which a noise component is taken as degenerate
 _CW_RCOND = 1e-12  # relative eigenvalue cutoff when inverting the cavity covariance Cw
+# White inputs (r0 and noise normals) are stored rounded to float32: still standard normals
+# (to 6e-8 relative), used consistently everywhere, and a quarter less memory traffic for the
+# forward pass (measured 108 -> 87 ns/sample at T = 7, P = 2). F stays float64.
+_GW_DTYPE = np.float32
 
 
 # ------------------------------------------------------------------------------ validation
@@ -89,8 +93,8 @@ def _validate(problem: Problem, samples, replicas, estimator, storage, chunk_siz
 def _bytes_per_sample(problem: Problem, pathwise: bool) -> int:
     """Bytes of stored per-sample state (z, y, label noise, white inputs, F, pathwise chi, J)."""
     T, P, K = problem.T, problem.P, problem.K
-    floats = K + 2 + 2 * T * P + ((T * T + 1) * P * P if pathwise else 0)
-    return 8 * floats + T
+    floats = K + 2 + T * P + ((T * T + 1) * P * P if pathwise else 0)
+    return 8 * floats + 4 * T * P + T  # white inputs in float32, mask in uint8
 
 
 # ------------------------------------------------------------------------------ randomness
@@ -117,8 +121,8 @@ class _Chunk:
         self.y = np.empty(m)
         self.y_noise = np.empty(m)
         self.mask = np.empty((T, m), dtype=np.uint8)
-        self.gw = np.zeros((T, P, m))
-        self.F_h = np.zeros((T, P, m))
+        self.gw = np.zeros((T, P, m), dtype=_GW_DTYPE)
+        self.F_h = np.zeros((T, P, m), dtype=np.float64)
         self.chi_h = np.zeros((T, T, P, P, m)) if pathwise else np.zeros((1, 1, 1, 1, 1))
         self.J_h = np.zeros((P, P, m)) if pathwise else np.zeros((1, 1, 1))
 

@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 import dmft
-from solvers._loss import REGISTRY_JIT, batch_F, batch_loss, committee_F, committee_J
+from solvers._loss import (
+    REGISTRY_JIT,
+    batch_F,
+    batch_loss,
+    block_F,
+    committee_F,
+    committee_J,
+)
 
 
 @numba.njit
@@ -64,3 +71,35 @@ def test_batch_F_and_loss_match_numpy():
     np.testing.assert_allclose(resid, y - f)
     np.testing.assert_allclose(F, -(y - f)[:, None] * a * (U > 0) * weight[:, None])
     np.testing.assert_allclose(batch_loss(U, y, a, sig), 0.5 * (y - f) ** 2)
+
+
+@numba.njit
+def _block_vs_committee(H, y, w, a, sig, dsig):
+    P, n = H.shape
+    F_blk = np.empty((P, n))
+    res_blk = np.empty(n)
+    block_F(H, y, w, a, sig, dsig, F_blk, res_blk)
+    F_one = np.empty((P, n))
+    res_one = np.empty(n)
+    Fv = np.empty(P)
+    for i in range(n):
+        res_one[i] = committee_F(H[:, i].copy(), y[i], a, sig, dsig, Fv)
+        for j in range(P):
+            F_one[j, i] = w[i] * Fv[j]
+    return F_blk, res_blk, F_one, res_one
+
+
+@pytest.mark.parametrize("name", sorted(dmft.ACTIVATIONS))
+def test_block_F_equals_committee_F_sample_by_sample(name):
+    act = dmft.ACTIVATIONS[name]
+    rng = np.random.default_rng(3)
+    P, n = 3, 777
+    H = 2 * rng.standard_normal((P, n))
+    y, a = rng.standard_normal(n), rng.standard_normal(P)
+    w = (rng.random(n) < 0.6).astype(np.uint8)
+    sig, dsig, _ = act.cfuncs()
+    F_blk, res_blk, F_one, res_one = _block_vs_committee(H, y, w, a, sig, dsig)
+    # same formula; the vectorised sums may be reassociated (last bits only)
+    np.testing.assert_allclose(res_blk, res_one, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(F_blk, F_one, rtol=1e-12, atol=1e-13)
+    assert np.all(F_blk[:, w == 0] == 0.0)
