@@ -309,7 +309,8 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     key = np.random.SeedSequence(seed).generate_state(1, dtype=np.uint64)[0]
     n_blk = -(-Sb // _BLOCK)  # blocks per replica; block k of replica b is stream b*n_blk+k
     starts = np.minimum(np.arange(n_blk + 1, dtype=np.int64) * _BLOCK, Sb)
-    sig, dsig, d2sig = problem.activation.cfuncs()
+    # registry activations are inlined in the kernel: no cfunc arguments to type per call
+    sig, dsig, d2sig = problem.activation.cfuncs() if problem.activation.code < 0 else (None,) * 3
     a = np.ascontiguousarray(problem.a)
     st = _State(problem, B, _sqrt_psd(problem.Qperp0))
     acc = _Accumulators(n_blk, T, P, K, pathwise)
