@@ -422,7 +422,10 @@ def _finite_step(st: _State, b: int, t: int) -> bool:
     arrays = [st.C[b, t], st.Lam[b, t], st.R[b, t], st.e_train[b, t], st.Wg[b, t]]
     if t + 1 < T:
         arrays += [st.M[b, t + 1], st.Wg[b, t + 1], st.Gf[b, t + 1]]
-    return all(np.all(np.isfinite(x)) for x in arrays)
+    # one reduction per array: a NaN or inf anywhere makes its sum non-finite (so does a sum
+    # overflowing past 1e308, which is divergence for every purpose here)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return math.isfinite(sum(float(np.sum(x)) for x in arrays))
 
 
 def _mean_se(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
