@@ -24,6 +24,7 @@ import time
 import numba
 import numpy as np
 
+from dmft.gaussian import sqrt_psd
 from dmft.problem import Problem
 from dmft.schedules import Bernoulli, Cyclic, Full
 from dmft.trajectory import DivergenceError, Trajectory, base_provenance
@@ -98,12 +99,6 @@ def _bytes_per_sample(problem: Problem, pathwise: bool) -> int:
 
 
 # ------------------------------------------------------------------------------ randomness
-def _sqrt_psd(A: np.ndarray) -> np.ndarray:
-    """A factor S with S S^T = A (PSD A; negative rounding eigenvalues clamped to 0)."""
-    vals, vecs = np.linalg.eigh(0.5 * (A + A.T))
-    return vecs * np.sqrt(np.clip(vals, 0.0, None))
-
-
 def _schedule_code(schedule) -> tuple[int, float]:
     if isinstance(schedule, Full):
         return SCHED_FULL, 0.0
@@ -215,7 +210,7 @@ class _State:
         self.Lmat = np.zeros((B, T * P, T * P))
         self.Lc = np.zeros((B, T, T, P, P))
         self.Wg = np.zeros((B, T, P, T * P))  # w(t) = Wg[t] g
-        self.Wg[:, 0, :, :P] = sqrt_q0
+        self.Wg[:, 0, :, : sqrt_q0.shape[1]] = sqrt_q0  # (P, rank) factor of Qperp0
         self.Gf = np.zeros((B, T, T, P, P))  # r(t) = w(t) - sum_s Gf[t, s] F(s)
         self.e_train = np.zeros((B, T))
         self.cond_cw = np.zeros(T)
@@ -312,7 +307,7 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     # registry activations are inlined in the kernel: no cfunc arguments to type per call
     sig, dsig, d2sig = problem.activation.cfuncs() if problem.activation.code < 0 else (None,) * 3
     a = np.ascontiguousarray(problem.a)
-    st = _State(problem, B, _sqrt_psd(problem.Qperp0))
+    st = _State(problem, B, sqrt_psd(problem.Qperp0))
     acc = _Accumulators(n_blk, T, P, K, pathwise)
     # spans of whole blocks processed together: the replica, or its replayed chunks
     per = n_blk if storage == "stored" else -(-min(chunk_size, Sb) // _BLOCK)
