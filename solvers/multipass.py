@@ -159,6 +159,23 @@ def _stein_gamma(A: np.ndarray, Cw: np.ndarray) -> tuple[np.ndarray, float]:
     return gamma.reshape(P, n // P, P).transpose(1, 0, 2), cond
 
 
+def _memory_sum(R_t: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """sum_u R_t[u] @ X[u] for R_t (t, P, P) and X (t, P, c): one matmul, (P, c)."""
+    t, P = R_t.shape[0], R_t.shape[1]
+    if t == 0:
+        return np.zeros(X.shape[1:])
+    return R_t.transpose(1, 0, 2).reshape(P, t * P) @ X.reshape(t * P, -1)
+
+
+def _memory_sum_stack(R_t: np.ndarray, G: np.ndarray) -> np.ndarray:
+    """sum_u R_t[u] @ G[u, s] for every s, G (t, t, P, P) -> (t, P, P)."""
+    t, P = G.shape[0], G.shape[2]
+    if t == 0:
+        return np.zeros((0, P, P))
+    summed = _memory_sum(R_t, G.transpose(0, 2, 1, 3).reshape(t, P, t * P))  # (P, (s, r))
+    return summed.reshape(P, t, P).transpose(1, 0, 2)
+
+
 def cavity_covariance(Lam: np.ndarray, R: np.ndarray, C: np.ndarray, qperp0: np.ndarray,
                       eta: float) -> np.ndarray:
     """Equal-time cavity covariance Qperp(t, t) from the deterministic recursion of SPEC 3.
@@ -179,10 +196,9 @@ def cavity_covariance(Lam: np.ndarray, R: np.ndarray, C: np.ndarray, qperp0: np.
     Phi[0] = eye
     for t in range(T - 1):
         prop = eye - eta * Lam[t]
-        Phi[t + 1] = prop @ Phi[t] + eta * np.einsum("upq,uqr->pr", R[t, :t], Phi[:t])
-        for s in range(t):
-            mem = np.einsum("upq,uqr->pr", R[t, s + 1:t], G[s + 1:t, s]) if t > s + 1 else 0.0
-            G[t + 1, s] = prop @ G[t, s] + eta * mem
+        Phi[t + 1] = prop @ Phi[t] + eta * _memory_sum(R[t, :t], Phi[:t])
+        # all s < t at once (G[u, s] = 0 for s >= u, so summing over every u < t is exact)
+        G[t + 1, :t] = prop @ G[t, :t] + eta * _memory_sum_stack(R[t, :t], G[:t, :t])
         G[t + 1, t] = eta * eye
     Cmat = _blocks_to_matrix(C, T)
     out = np.empty((T, P, P))
@@ -207,6 +223,7 @@ class _State:
         self.R = np.zeros((B, T, T, P, P))
         self.C = np.zeros((B, T, T, P, P))
         self.gram = np.zeros((B, T * P, T * P))  # E[g g^T] of the white inputs
+        self.cw = np.zeros((B, T * P, T * P))  # E[w w^T] = Wg gram Wg^T, time-major
         self.Lmat = np.zeros((B, T * P, T * P))
         self.Lc = np.zeros((B, T, T, P, P))
         self.Wg = np.zeros((B, T, P, T * P))  # w(t) = Wg[t] g
@@ -385,7 +402,11 @@ def _update_kernels(st: _State, b: int, tot: dict, t: int, problem: Problem, Sb:
         st.R[b, t, :t] = alpha * tot["R"][:t] / Sb
     else:
         W = st.Wg[b, : t + 1, :, :n].reshape(n, n)  # rows (s, j): w(s)_j = W[(s, j)] . g
-        Cw = W @ st.gram[b, :n, :n] @ W.T
+        # E[w w^T] = W E[g g^T] W^T: only its newest block row changes (O(P n^2), not O(n^3))
+        cw_row = (W[t * P:] @ st.gram[b, :n, :n]) @ W.T
+        st.cw[b, t * P:n, :n] = cw_row
+        st.cw[b, :n, t * P:n] = cw_row.T
+        Cw = st.cw[b, :n, :n]
         Fg = (alpha * tot["Fg"][: t + 1] / Sb).transpose(1, 0, 2).reshape(P, n)
         gamma, cond = _stein_gamma(Fg @ W.T, Cw)
         st.Lam[b, t] = lam * eye + gamma[t]
@@ -405,10 +426,10 @@ def _update_kernels(st: _State, b: int, tot: dict, t: int, problem: Problem, Sb:
         # driven by eta zeta(t) = eta sum_{v<=t} Lc(t, v) g(v+1) for w and by -eta F(t) for r
         prop = eye - eta * st.Lam[b, t]
         R_t = st.R[b, t, :t]
-        st.Wg[b, t + 1] = prop @ st.Wg[b, t] + eta * np.einsum("upq,uqc->pc", R_t, st.Wg[b, :t])
+        st.Wg[b, t + 1] = prop @ st.Wg[b, t] + eta * _memory_sum(R_t, st.Wg[b, :t])
         st.Wg[b, t + 1, :, P:(t + 2) * P] += eta * Lsub[t * P:, :]
-        st.Gf[b, t + 1, :t] = (np.einsum("pq,sqr->spr", prop, st.Gf[b, t, :t])
-                               + eta * np.einsum("upq,usqr->spr", R_t, st.Gf[b, :t, :t]))
+        st.Gf[b, t + 1, :t] = (prop @ st.Gf[b, t, :t]
+                               + eta * _memory_sum_stack(R_t, st.Gf[b, :t, :t]))
         st.Gf[b, t + 1, t] = eta * eye
 
 
