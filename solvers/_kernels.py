@@ -16,8 +16,7 @@ averaging w directly, up to rounding).
 
 Layout conventions (float64 unless said otherwise), for the m samples of one call, samples
 LAST (contiguous) so that the linear parts vectorise: ``z (K, m)``, ``y (m,)``, white inputs
-``gw (T, P, m)`` (float32 or float64; ``gw[0]`` = white r0 inputs, ``gw[s + 1] = xi(s)``;
-everything that uses them reads the stored values, so rounding them is consistent), mask
+``gw (T, P, m)`` (``gw[0]`` = white r0 inputs, ``gw[s + 1] = xi(s)``), schedule mask
 ``(T, m)`` (uint8), ``F_h (T, P, m)`` (F already times the mask); pathwise only:
 ``chi_h (T, T, P, P, m)`` (``chi_h[t, s] = chi(t, s)``) and ``J_h (P, P, m)`` (J at the last
 step reached). Kernels of the replica being solved: ``M (T, P, K)``, ``Lam (T, P, P)``,

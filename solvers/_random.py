@@ -33,7 +33,10 @@ _TWO_M53 = 2.0**-53
 
 # ------------------------------------------------------------------------------ ziggurat tables
 _ZIG_R = 3.6541528853610088  # start of the tail
-_ZIG_V = 0.00492867323399  # area of each layer
+# area of each layer (unnormalised density exp(-x^2/2)): the base layer's rectangle r f(r) plus
+# the tail, from r itself rather than a 12-digit literal, so the tables close consistently
+_ZIG_V = (_ZIG_R * math.exp(-0.5 * _ZIG_R**2)
+          + math.sqrt(math.pi / 2) * math.erfc(_ZIG_R / math.sqrt(2)))
 
 
 def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

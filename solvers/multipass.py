@@ -45,10 +45,10 @@ ESTIMATORS = ("stein", "pathwise")
 _BLOCK = 1024  # samples per accumulation block: L2-sized, fixed (thread-count independent)
 _CHOL_TOL = 1e-12  # relative pivot below which a noise component is taken as degenerate
 _CW_RCOND = 1e-12  # relative eigenvalue cutoff when inverting the cavity covariance Cw
-# White inputs (r0 and noise normals) are stored rounded to float32: still standard normals
-# (to 6e-8 relative), used consistently everywhere, and a quarter less memory traffic for the
-# forward pass (measured 108 -> 87 ns/sample at T = 7, P = 2). F stays float64.
-_GW_DTYPE = np.float32
+# White inputs (r0 and noise normals) are stored in float64 like everything else (DESIGN:
+# no silent downcasts). The kernels accept float32 too: that measured 108 -> 87 ns/sample per
+# replica at T = 7, P = 2, at the price of float32 rounding in the Gram of the white inputs.
+_GW_DTYPE = np.float64
 
 
 # ------------------------------------------------------------------------------ validation
@@ -95,7 +95,7 @@ def _bytes_per_sample(problem: Problem, pathwise: bool) -> int:
     """Bytes of stored per-sample state (z, y, label noise, white inputs, F, pathwise chi, J)."""
     T, P, K = problem.T, problem.P, problem.K
     floats = K + 2 + T * P + ((T * T + 1) * P * P if pathwise else 0)
-    return 8 * floats + 4 * T * P + T  # white inputs in float32, mask in uint8
+    return 8 * floats + np.dtype(_GW_DTYPE).itemsize * T * P + T  # + white inputs, mask (uint8)
 
 
 # ------------------------------------------------------------------------------ randomness
@@ -145,6 +145,9 @@ def _stein_gamma(A: np.ndarray, Cw: np.ndarray) -> tuple[np.ndarray, float]:
     function of earlier ones) falls back to the pseudo-inverse on Cw's range.
     """
     P, n = A.shape
+    if not (np.all(np.isfinite(Cw)) and np.all(np.isfinite(A))):
+        # an overflowed cavity covariance must surface as divergence, not as Gamma = 0
+        return np.full((n // P, P, P), np.nan), math.inf
     Cw = np.ascontiguousarray(0.5 * (Cw + Cw.T))
     A = np.ascontiguousarray(A)
     gamma, ok, ratio = spd_solve_right(A, Cw, _CW_RCOND)
@@ -278,7 +281,9 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     estimator : {"stein", "pathwise"}
         How Lambda and R are estimated: Gaussian integration by parts over the cavity field
         (exact for ReLU, memory O(T P) per sample) or response propagation (smooth
-        activations only, memory O(T^2 P^2) per sample).
+        activations only, memory O(T^2 P^2) per sample). Stein sees the response only along
+        directions the cavity field explores: with a rank-deficient Qperp0 = Q0 - M0 M0^T it
+        reports R(t, 0) = 0 on Qperp0's null space (where r(0) = 0, so M and Q are unaffected).
     replicas : int
         Independent sub-solves used for the standard errors (>= 2; default 16).
     storage : {"auto", "stored", "replay"}

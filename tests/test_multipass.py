@@ -187,10 +187,12 @@ def test_results_independent_of_thread_count():
         np.testing.assert_array_equal(getattr(one, name), getattr(many, name))
 
 
-@pytest.mark.parametrize("estimator", ["stein", "pathwise"])
-def test_replay_equals_stored(estimator):
+@pytest.mark.parametrize("estimator, chunk_size", [("stein", 4096), ("pathwise", 4096),
+                                                    ("stein", 1024), ("pathwise", 1000)])
+def test_replay_equals_stored(estimator, chunk_size):
+    # 2500 samples per replica: one replayed chunk (4096), or three (1024; 1000 -> whole blocks)
     prob = dmft.Problem(activation="tanh", T=5)
-    kw = dict(samples=40_000, seed=4, estimator=estimator, chunk_size=4096)
+    kw = dict(samples=40_000, seed=4, estimator=estimator, chunk_size=chunk_size)
     stored = solve_multipass(prob, storage="stored", **kw)
     replay = solve_multipass(prob, storage="replay", **kw)
     assert stored.provenance["storage"] == "stored" and replay.provenance["storage"] == "replay"
@@ -373,3 +375,16 @@ def _exact_first_step_Q(prob):
     m1 = eta * alpha * np.outer(a * 0.5, Eyz)  # -E[F z^T] = E[y z] a_j E[1(h_j > 0)]
     eye = np.eye(2)
     return (eye - eta * lam0) @ (eye - eta * lam0).T + eta**2 * C00 + m1 @ m1.T
+
+
+def test_overflowed_cavity_covariance_is_reported_as_non_finite():
+    # an inf Cw must not come back as Gamma = 0 (which would hide a divergence)
+    from solvers.multipass import _stein_gamma
+
+    A = np.ones((2, 4))
+    Cw = np.eye(4)
+    Cw[3, 3] = np.inf
+    gamma, cond = _stein_gamma(A, Cw)
+    assert gamma.shape == (2, 2, 2) and np.all(np.isnan(gamma)) and cond == np.inf
+    finite, _ = _stein_gamma(A, np.eye(4))
+    np.testing.assert_allclose(finite.transpose(1, 0, 2).reshape(2, 4), A)
