@@ -19,13 +19,14 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["stream", "next_u64", "next_uniform", "next_normal", "fill_normals"]
+__all__ = ["COUNTER_ROW", "stream", "next_u64", "next_uniform", "counter_uniform", "next_normal",
+           "fill_block_normals", "fill_normals"]
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
-_S8, _S9, _S11 = np.uint64(8), np.uint64(9), np.uint64(11)
+_S8, _S11 = np.uint64(8), np.uint64(11)
 _ONE = np.uint64(1)
 _LOW8 = np.uint64(0xFF)
 _MANT52 = np.uint64(0x000FFFFFFFFFFFFF)
@@ -96,44 +97,125 @@ def next_uniform(state):
     return float(u >> _S11) * _TWO_M53, state
 
 
+COUNTER_ROW = 2**32  # counters j * 2**32 + i: row j, entry i < 2**32 of a block's stream
+
+
+@numba.njit(cache=True, inline="always")
+def counter_uniform(base, c):
+    """Uniform on [0, 1) (53 bits) at counter c of the stream with state ``base``: output c of
+    its SplitMix64 sequence, computed directly (a loop over c vectorises)."""
+    return float(_mix(base + np.uint64(c + 1) * _GAMMA) >> _S11) * _TWO_M53
+
+
+@numba.njit(cache=True, inline="always")
+def _candidate(r):
+    """One 64-bit draw as a ziggurat candidate: (signed x, layer, magnitude bits, in core).
+
+    Branch-free (the sign is a select), so a loop over candidates vectorises."""
+    idx = r & _LOW8
+    r = r >> _S8
+    rabs = (r >> _ONE) & _MANT52
+    x = float(rabs) * _WI[idx]
+    x = -x if (r & _ONE) == _ONE else x
+    return x, idx, rabs, rabs < _KI[idx]
+
+
+@numba.njit(cache=True, inline="always")
+def _tail(rabs, state):
+    """(normal beyond r with the candidate's sign, new state): Marsaglia's exponential
+    rejection (1 - U avoids log(0))."""
+    while True:
+        u1, state = next_uniform(state)
+        u2, state = next_uniform(state)
+        xx = -math.log1p(-u1) / _ZIG_R
+        yy = -math.log1p(-u2)
+        if yy + yy > xx * xx:
+            return (-(_ZIG_R + xx) if ((rabs >> _S8) & _ONE) == _ONE else _ZIG_R + xx), state
+
+
+@numba.njit(cache=True, inline="always")
+def _wedge_accepts(x, idx, u):
+    """Whether candidate x of layer idx >= 1, outside the core, lies under the density."""
+    return (_FI[idx - 1] - _FI[idx]) * u + _FI[idx] < math.exp(-0.5 * x * x)
+
+
 @numba.njit(cache=True, inline="always")
 def next_normal(state):
     """(standard normal, new state) by the 256-layer ziggurat."""
     while True:
         r, state = next_u64(state)
-        idx = r & _LOW8
-        r = r >> _S8
-        sign = r & _ONE
-        rabs = (r >> _ONE) & _MANT52
-        x = float(rabs) * _WI[idx]
-        if sign == _ONE:
-            x = -x
-        if rabs < _KI[idx]:
+        x, idx, rabs, core = _candidate(r)
+        if core:
             return x, state
         if idx == 0:
-            # tail beyond r: Marsaglia's exponential rejection (1 - U avoids log(0))
-            while True:
-                u1, state = next_uniform(state)
-                u2, state = next_uniform(state)
-                xx = -math.log1p(-u1) / _ZIG_R
-                yy = -math.log1p(-u2)
-                if yy + yy > xx * xx:
-                    return (-(_ZIG_R + xx) if ((rabs >> _S8) & _ONE) == _ONE
-                            else _ZIG_R + xx), state
-        else:
-            u, state = next_uniform(state)
-            if (_FI[idx - 1] - _FI[idx]) * u + _FI[idx] < math.exp(-0.5 * x * x):
-                return x, state
+            return _tail(rabs, state)
+        u, state = next_uniform(state)
+        if _wedge_accepts(x, idx, u):
+            return x, state
+
+
+_WEDGE_ROW0 = 2**30  # counter rows from here hold the wedge tests' uniforms
+
+
+@numba.njit(cache=True)
+def fill_block_normals(base, out, lo, n, bad):
+    """out[j, lo + i] = normal number (j, i) of the stream with state ``base``, i < n.
+
+    Counter-based, so the loop over i vectorises: candidate (j, i) is the SplitMix64 output
+    at counter ``j * 2**32 + i`` of ``base`` (row j's numbers do not depend on n or on the
+    other rows). The ~1.2% of candidates outside their layer's core are finished afterwards,
+    one by one: the wedge test with the uniform at counter ``(2**30 + j) * 2**32 + i``; a
+    tail candidate, or one the wedge test rejects, continues from its own stream
+    ``stream(base, j * 2**32 + i, 0, 0)`` (tail algorithm, or fresh ziggurat draws). Each
+    value is an exact ziggurat draw, independent of all others. ``bad`` is uint8 scratch of
+    length >= n rounded up to a multiple of 8.
+    """
+    rows = out.shape[0]
+    n_words = (n + 7) // 8
+    words = bad[:8 * n_words].view(np.uint64)
+    for j in range(rows):
+        o = out[j, lo:lo + n]
+        row0 = base + np.uint64(j * COUNTER_ROW) * _GAMMA
+        for i in range(n):
+            x, idx, rabs, core = _candidate(_mix(row0 + np.uint64(i + 1) * _GAMMA))
+            o[i] = x
+            bad[i] = 0 if core else 1
+        bad[n:8 * n_words] = 0
+        # Visit the flagged entries only. A plain `for i: if bad[i]:` loop gets if-converted
+        # and vectorised by LLVM, evaluating the expensive branch (exp, hashing) for every
+        # entry (measured 2.6x slower); a search loop with an early exit is not vectorised.
+        w = 0
+        while True:
+            while w < n_words and words[w] == 0:
+                w += 1
+            if w == n_words:
+                break
+            for i in range(8 * w, min(8 * w + 8, n)):
+                if bad[i] != 0:
+                    o[i] = _finish_candidate(base, row0, j, i)
+            w += 1
+
+
+@numba.njit(cache=True)
+def _finish_candidate(base, row0, j, i):
+    """Value of candidate (j, i) of fill_block_normals, which fell outside its layer's core."""
+    x, idx, rabs, core = _candidate(_mix(row0 + np.uint64(i + 1) * _GAMMA))
+    if idx != 0 and _wedge_accepts(
+            x, idx, counter_uniform(base, (_WEDGE_ROW0 + j) * COUNTER_ROW + i)):
+        return x
+    state = stream(base, j * COUNTER_ROW + i, 0, 0)
+    if idx == 0:
+        x, state = _tail(rabs, state)
+    else:
+        x, state = next_normal(state)
+    return x
 
 
 @numba.njit(cache=True, parallel=True)
 def fill_normals(key, a, n_streams, per_stream, out):
-    """out[k * per_stream + i] = normal i of stream (key, a, k, 0), k < n_streams, in parallel.
-
-    ``out`` is flat with n_streams * per_stream entries. For tests and bulk draws.
-    """
+    """out[k * per_stream + i] = normal i of stream (key, a, k, 0), k < n_streams, in parallel,
+    by :func:`fill_block_normals` (one row per stream). For tests and bulk draws."""
+    rows = out.reshape(n_streams, per_stream)
     for k in numba.prange(n_streams):
-        state = stream(key, a, k, 0)
-        for i in range(per_stream):
-            x, state = next_normal(state)
-            out[k * per_stream + i] = x
+        bad = np.empty(8 * ((per_stream + 7) // 8), dtype=np.uint8)
+        fill_block_normals(stream(key, a, k, 0), rows[k:k + 1], 0, per_stream, bad)

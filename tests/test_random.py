@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from solvers._random import fill_normals, next_uniform, stream
+from solvers._random import fill_block_normals, fill_normals, next_normal, next_uniform, stream
 
 N_STREAMS, PER_STREAM = 2000, 1000  # 2e6 normals: 2000 blocks, as the kernels draw them
 
@@ -70,3 +70,33 @@ def test_uniforms_are_uniform_on_the_unit_interval():
     u = _uniforms(np.uint64(11), 10**6)
     assert u.min() >= 0.0 and u.max() < 1.0
     assert stats.kstest(u, "uniform").pvalue > 1e-3
+
+
+@numba.njit
+def _scalar_normals(key, n):
+    out = np.empty(n)
+    state = stream(key, 4, 5, 6)
+    for i in range(n):
+        out[i], state = next_normal(state)
+    return out
+
+
+def test_scalar_ziggurat_of_the_rejection_fallback_is_normal():
+    # next_normal finishes the rejected candidates of the vectorised fill: test it on its own
+    x = _scalar_normals(np.uint64(13), 10**6)
+    assert stats.kstest(x, "norm").pvalue > 1e-3
+    for k, exact in ((2, 1.0), (4, 3.0)):
+        p = x**k
+        assert abs(p.mean() - exact) <= 4 * p.std() / np.sqrt(p.size)
+
+
+def test_block_rows_do_not_depend_on_block_length_or_row_count():
+    base = stream(np.uint64(5), 1, 2, 3)
+    full = np.full((3, 1030), np.nan)
+    fill_block_normals(base, full, 3, 1024, np.empty(1024, dtype=np.uint8))
+    assert np.all(np.isnan(full[:, :3])) and np.all(np.isnan(full[:, 1027:]))
+    part = np.empty((2, 100))
+    fill_block_normals(base, part, 0, 100, np.empty(104, dtype=np.uint8))
+    np.testing.assert_array_equal(part, full[:2, 3:103])
+    # rows are distinct streams
+    assert not np.any(full[0, 3:1027] == full[1, 3:1027])
