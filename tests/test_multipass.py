@@ -377,14 +377,42 @@ def _exact_first_step_Q(prob):
     return (eye - eta * lam0) @ (eye - eta * lam0).T + eta**2 * C00 + m1 @ m1.T
 
 
+def _fresh_stein(A, Cw):
+    from solvers._update import stein_gamma
+
+    n = Cw.shape[0]
+    info = np.array([0.0, 1.0])
+    return stein_gamma(A, Cw, np.zeros((n, n)), 0, info, 1e-12)
+
+
 def test_overflowed_cavity_covariance_is_reported_as_non_finite():
     # an inf Cw must not come back as Gamma = 0 (which would hide a divergence)
-    from solvers.multipass import _stein_gamma
-
     A = np.ones((2, 4))
     Cw = np.eye(4)
     Cw[3, 3] = np.inf
-    gamma, cond = _stein_gamma(A, Cw)
-    assert gamma.shape == (2, 2, 2) and np.all(np.isnan(gamma)) and cond == np.inf
-    finite, _ = _stein_gamma(A, np.eye(4))
-    np.testing.assert_allclose(finite.transpose(1, 0, 2).reshape(2, 4), A)
+    gamma, cond = _fresh_stein(A, Cw)
+    assert gamma.shape == (2, 4) and np.all(np.isnan(gamma)) and cond == np.inf
+    finite, _ = _fresh_stein(A, np.eye(4))
+    np.testing.assert_allclose(finite, A)
+
+
+def test_stein_solve_grown_by_rows_equals_a_direct_solve_and_pseudo_inverse_when_singular():
+    from solvers._update import stein_gamma
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((6, 40))
+    Cw = X @ X.T / 40
+    A = rng.standard_normal((2, 6))
+    lw, info = np.zeros((6, 6)), np.array([0.0, 1.0])
+    for n in (2, 4, 6):  # the factor grows by a block row per call, as in the solver
+        gamma, cond = stein_gamma(A[:, :n], Cw[:n, :n], lw[:n, :n], n - 2, info, 1e-12)
+        np.testing.assert_allclose(gamma, np.linalg.solve(Cw[:n, :n], A[:, :n].T).T,
+                                   rtol=1e-10)
+    assert 1 <= cond < np.inf
+    # a component that is a linear function of the others: pseudo-inverse on the range
+    Y = np.vstack([X[:3], X[0] + 2 * X[1]])
+    Cs = Y @ Y.T / 40
+    As = rng.standard_normal((2, 4)) @ Cs  # in the row space of Cs
+    gamma, cond = _fresh_stein(As, Cs)
+    np.testing.assert_allclose(gamma, As @ np.linalg.pinv(Cs, rcond=1e-12), rtol=1e-8)
+    assert cond < 1e8
