@@ -5,7 +5,8 @@ See ``README.md`` and the docstrings of :func:`solve`, :func:`simulate`, :func:`
 
 __version__ = "0.1.0"
 
-from . import learnability
+# first: drops numba caches left stale by edited sources before any kernel loads one
+from . import _numba_cache, learnability  # noqa: F401
 from .activations import ACTIVATIONS, Activation
 from .api import simulate, solve
 from .compare import compare, extrapolate

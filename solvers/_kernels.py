@@ -38,7 +38,7 @@ from . import _loss as _L
 from ._loss import block_F, committee_J
 from ._random import COUNTER_ROW, counter_uniform, fill_block_normals, stream
 
-__all__ = ["dmft_pass", "draw_static", "cholesky_extend", "spd_solve_right"]
+__all__ = ["dmft_pass", "scratch_size", "draw_static", "cholesky_extend", "spd_solve_right"]
 
 # purposes of the counter streams of a block (the last index of ``_random.stream``)
 _XI, _Z, _G0, _YNOISE, _MASK = 0, 1, 2, 3, 4
@@ -92,10 +92,11 @@ def draw_static(key, block_start, block_gid, sched_kind, sched_param, noise_sd, 
 @numba.njit(cache=True)
 def _block_FJ(u, lo, n, hblk, y, mask, a, sig, dsig, d2sig, want_J, F_h, J_h, resid, hv, Fv,
               Jv):
-    """F_h[u] (and J_h if want_J) = s(u) F, s(u) J at h = hblk for the n samples from lo."""
+    """F_h[u] (and J_h if want_J) = s(u) F, s(u) J at h = hblk (P, n) for the n samples from
+    lo."""
     P = hv.shape[0]
-    H = hblk[:, :n]
-    block_F(H, y[lo:lo + n], mask[u, lo:lo + n], a, sig, dsig, F_h[u, :, lo:lo + n], resid)
+    H = hblk  # (P, n), C-contiguous
+    block_F(H, y[lo:lo + n], mask[u, lo:lo + n], a, sig, dsig, F_h[u], lo, resid)
     if want_J:
         for i in range(n):
             for j in range(P):
@@ -348,9 +349,15 @@ def _measure_pathwise(k, t, lo, n, J_h, chi_h, accJ, accR):
                 accR[k, s, j, q] += sm
 
 
+@numba.njit(cache=True)
+def scratch_size(P, n):
+    """float64 scratch per block of n samples in dmft_pass: h, residuals, chi sums, h, F, J."""
+    return (P + 2) * n + 2 * P + P * P
+
+
 @numba.njit(cache=True, parallel=True)
 def dmft_pass(t_from, t_to, measure, pathwise, key, block_start, block_gid,
-              z, y, mask, gw, F_h, chi_h, J_h,
+              z, y, mask, gw, F_h, chi_h, J_h, work, flags,
               M, Lam, R, Wg, Gf, a, eta, sig, dsig, d2sig, code,
               accC, accFg, accGram, accFz, accLoss, accJ, accR):
     """Advance every sample from time ``t_from`` to ``t_to`` with fixed kernels, then measure.
@@ -366,20 +373,33 @@ def dmft_pass(t_from, t_to, measure, pathwise, key, block_start, block_gid,
     ``accC[k, s] += F(t) F(s)^T``, ``accFg[k, s] += F(t) g(s)^T``, ``accGram[k, s] +=
     g(t) g(s)^T``, and ``accFz[k] += F(t) z^T``, ``accLoss[k] += L(h(t), y)``; pathwise also
     ``accJ[k] += J(t)`` and ``accR[k, s] += J(t) chi(t, s)`` (s < t). F and J carry the mask.
+
+    Scratch, one row per block: ``work (n_blocks, >= scratch_size(P, n))`` float64 and
+    ``flags (n_blocks, >= n rounded up to 8)`` uint8.
     """
     n_blocks = block_start.shape[0] - 1
     P = gw.shape[1]
+    for k in range(n_blocks):
+        n = block_start[k + 1] - block_start[k]
+        if work.shape[1] < scratch_size(P, n) or flags.shape[1] < 8 * ((n + 7) // 8):
+            raise ValueError("dmft_pass: scratch arrays too small for the blocks")
     for k in numba.prange(n_blocks):
         lo = block_start[k]
         n = block_start[k + 1] - lo
-        hv = np.empty(P)
-        Fv = np.empty(P)
-        Jv = np.empty((P, P))
-        acc = np.empty(n)
-        hblk = np.empty((P, n))
-        resid = np.empty(n)
-        bad = np.empty(8 * ((n + 7) // 8), dtype=np.uint8)
+        # per-block scratch carved from the caller's arrays (allocating it here cost ~50 us
+        # per call: 5 ms of a 1e6-sample solve)
+        buf = work[k]
+        hblk = buf[:P * n].reshape((P, n))
+        resid = buf[P * n:(P + 1) * n]
+        acc = buf[(P + 1) * n:(P + 2) * n]
+        rest = (P + 2) * n
+        hv = buf[rest:rest + P]
+        Fv = buf[rest + P:rest + 2 * P]
+        Jv = buf[rest + 2 * P:rest + 2 * P + P * P].reshape((P, P))
+        bad = flags[k]
         for u in range(t_from, t_to + 1):
+            if u == 0 and pathwise:
+                chi_h[0, 0, :, :, lo:lo + n] = 0.0  # chi(0, 0); buffers may be reused
             if u > 0:
                 fill_block_normals(stream(key, block_gid[k], u - 1, _XI), gw[u], lo, n, bad)
                 if pathwise:

@@ -247,7 +247,7 @@ def finish_step(t, Sb, alpha, eta, lam, pathwise, noise_memory, chol_tol, cw_rco
 
 @numba.njit(cache=True)
 def stored_steps(T, Sb, alpha, eta, lam, pathwise, noise_memory, chol_tol, cw_rcond,
-                 key, block_start, block_gid, z, y, mask, gw, F_h, chi_h, J_h,
+                 key, block_start, block_gid, z, y, mask, gw, F_h, chi_h, J_h, work, flags,
                  a, sig, dsig, d2sig, code,
                  accC, accFg, accGram, accFz, accLoss, accJ, accR,
                  M, Lam, R, C, gram, cw, lw, lmat, Lc, Wg, Gf, e_train, cw_info,
@@ -264,7 +264,7 @@ def stored_steps(T, Sb, alpha, eta, lam, pathwise, noise_memory, chol_tol, cw_rc
         accJ[:] = 0.0
         accR[:] = 0.0
         dmft_pass(t, t, True, pathwise, key, block_start, block_gid, z, y, mask, gw, F_h,
-                  chi_h, J_h, M, Lam, R, Wg, Gf, a, eta, sig, dsig, d2sig, code,
+                  chi_h, J_h, work, flags, M, Lam, R, Wg, Gf, a, eta, sig, dsig, d2sig, code,
                   accC, accFg, accGram, accFz, accLoss, accJ, accR)
         if not finish_step(t, Sb, alpha, eta, lam, pathwise, noise_memory, chol_tol, cw_rcond,
                            accC, accFg, accGram, accFz, accLoss, accJ, accR,

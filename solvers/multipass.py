@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 
 import numba
@@ -29,10 +30,17 @@ from dmft.problem import Problem
 from dmft.schedules import Bernoulli, Cyclic, Full
 from dmft.trajectory import DivergenceError, Trajectory, base_provenance
 
-from ._kernels import SCHED_BERNOULLI, SCHED_CYCLIC, SCHED_FULL, dmft_pass, draw_static
+from ._kernels import (
+    SCHED_BERNOULLI,
+    SCHED_CYCLIC,
+    SCHED_FULL,
+    dmft_pass,
+    draw_static,
+    scratch_size,
+)
 from ._update import finish_step, stored_steps
 
-__all__ = ["solve_multipass", "cavity_covariance", "ESTIMATORS"]
+__all__ = ["solve_multipass", "cavity_covariance", "release_buffers", "ESTIMATORS"]
 
 ESTIMATORS = ("stein", "pathwise")
 _BLOCK = 1024  # samples per accumulation block: L2-sized, fixed (thread-count independent)
@@ -109,10 +117,18 @@ class _Chunk:
         self.y = np.empty(m)
         self.y_noise = np.empty(m)
         self.mask = np.empty((T, m), dtype=np.uint8)
-        self.gw = np.zeros((T, P, m), dtype=_GW_DTYPE)
-        self.F_h = np.zeros((T, P, m), dtype=np.float64)
-        self.chi_h = np.zeros((T, T, P, P, m)) if pathwise else np.zeros((1, 1, 1, 1, 1))
-        self.J_h = np.zeros((P, P, m)) if pathwise else np.zeros((1, 1, 1))
+        # every entry is written before it is read (tested by poisoning kept buffers)
+        self.gw = np.empty((T, P, m), dtype=_GW_DTYPE)
+        self.F_h = np.empty((T, P, m), dtype=np.float64)
+        self.chi_h = np.empty((T, T, P, P, m)) if pathwise else np.empty((1, 1, 1, 1, 1))
+        self.J_h = np.empty((P, P, m)) if pathwise else np.empty((1, 1, 1))
+        n_blocks = -(-m // _BLOCK)
+        self.work = np.empty((n_blocks, scratch_size(P, _BLOCK)))
+        self.flags = np.empty((n_blocks, _BLOCK), dtype=np.uint8)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(arr.nbytes for arr in vars(self).values())
 
     def draw(self, problem: Problem, key: np.uint64, starts: np.ndarray, gids: np.ndarray) -> None:
         """Fill z, labels, white r0 inputs gw[0] and the mask from the blocks' streams."""
@@ -123,63 +139,71 @@ class _Chunk:
         self.y[:] = problem.target(self.z) + self.y_noise
 
 
+# Per-sample buffers of a thread's last solve are kept when they total at most _KEEP_BYTES, and
+# reused by its next solve of the same shapes: first-touching fresh memory (page faults,
+# huge-page compaction) cost 5-15 ms of a ~70 ms solve at S = 1e6, for every solve.
+_KEEP_BYTES = 64 * 2**20
+_kept = threading.local()
+
+
+def _chunks_for(problem: Problem, sizes: set, pathwise: bool) -> dict:
+    """Chunk arrays for each sample count in ``sizes``: kept ones where shapes match."""
+    kept = getattr(_kept, "chunks", {})
+    dims = (problem.T, problem.P, problem.K, pathwise)
+    return {m: kept.get(dims + (m,)) or _Chunk(problem, m, pathwise) for m in sizes}
+
+
+def _keep_chunks(problem: Problem, chunks: dict, pathwise: bool) -> None:
+    dims = (problem.T, problem.P, problem.K, pathwise)
+    small = sum(ch.nbytes for ch in chunks.values()) <= _KEEP_BYTES
+    _kept.chunks = {dims + (m,): ch for m, ch in chunks.items()} if small else {}
+
+
+def release_buffers() -> None:
+    """Drop the per-sample buffers this thread keeps between solves (at most 64 MiB)."""
+    _kept.chunks = {}
+
+
 # ------------------------------------------------------------------------------ algebra
-def _blocks_to_matrix(blocks: np.ndarray, n: int) -> np.ndarray:
-    """(n, n, P, Q) time blocks -> (n P, n Q) time-major matrix."""
-    _, _, P, Q = blocks.shape
-    return blocks[:n, :n].transpose(0, 2, 1, 3).reshape(n * P, n * Q)
-
-
-def _memory_sum(R_t: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """sum_u R_t[u] @ X[u] for R_t (t, P, P) and X (t, P, c): one matmul, (P, c)."""
-    t, P = R_t.shape[0], R_t.shape[1]
-    if t == 0:
-        return np.zeros(X.shape[1:])
-    return R_t.transpose(1, 0, 2).reshape(P, t * P) @ X.reshape(t * P, -1)
-
-
-def _memory_sum_stack(R_t: np.ndarray, G: np.ndarray) -> np.ndarray:
-    """sum_u R_t[u] @ G[u, s] for every s, G (t, t, P, P) -> (t, P, P)."""
-    t, P = G.shape[0], G.shape[2]
-    if t == 0:
-        return np.zeros((0, P, P))
-    summed = _memory_sum(R_t, G.transpose(0, 2, 1, 3).reshape(t, P, t * P))  # (P, (s, r))
-    return summed.reshape(P, t, P).transpose(1, 0, 2)
-
-
 def cavity_covariance(Lam: np.ndarray, R: np.ndarray, C: np.ndarray, qperp0: np.ndarray,
                       eta: float) -> np.ndarray:
     """Equal-time cavity covariance Qperp(t, t) from the deterministic recursion of SPEC 3.
 
     Parameters
     ----------
-    Lam : (T, P, P); R : (T, T, P, P) with R[t, s] for s < t; C : (T, T, P, P) full symmetric;
-    qperp0 : (P, P) = Q0 - M0 M0^T; eta : learning rate.
+    Lam : (..., T, P, P); R : (..., T, T, P, P) with R[t, s] for s < t; C : (..., T, T, P, P)
+    full symmetric; qperp0 : (P, P) = Q0 - M0 M0^T; eta : learning rate. Leading dimensions
+    (e.g. replicas) are a batch, computed together.
 
     Returns
     -------
-    Qperp : (T, P, P), with Q_t = Qperp[t] + M_t M_t^T.
+    Qperp : (..., T, P, P), with Q_t = Qperp[t] + M_t M_t^T.
     """
-    T, P = Lam.shape[0], Lam.shape[1]
+    Lam, R, C = (np.asarray(x, dtype=np.float64) for x in (Lam, R, C))
+    batch = Lam.shape[:-3]
+    T, P = Lam.shape[-3], Lam.shape[-1]
+    Lam = Lam.reshape(-1, T, P, P)
+    R = R.reshape(-1, T, T, P, P)
+    C = C.reshape(-1, T, T, P, P)
+    B = Lam.shape[0]
     eye = np.eye(P)
-    Phi = np.zeros((T, P, P))
-    G = np.zeros((T, T, P, P))  # G[t, s], s < t
-    Phi[0] = eye
+    Phi = np.zeros((B, T, P, P))
+    G = np.zeros((B, T, T, P, P))  # G[:, t, s], s < t
+    Phi[:, 0] = eye
     for t in range(T - 1):
-        prop = eye - eta * Lam[t]
-        Phi[t + 1] = prop @ Phi[t] + eta * _memory_sum(R[t, :t], Phi[:t])
+        prop = eye - eta * Lam[:, t]
+        R_t = R[:, t, :t]
+        Phi[:, t + 1] = prop @ Phi[:, t] + eta * np.einsum("bujl,bulq->bjq", R_t, Phi[:, :t])
         # all s < t at once (G[u, s] = 0 for s >= u, so summing over every u < t is exact)
-        G[t + 1, :t] = prop @ G[t, :t] + eta * _memory_sum_stack(R[t, :t], G[:t, :t])
-        G[t + 1, t] = eta * eye
-    Cmat = _blocks_to_matrix(C, T)
-    out = np.empty((T, P, P))
-    for t in range(T):
-        q = Phi[t] @ qperp0 @ Phi[t].T
-        if t > 0:
-            Gmat = G[t, :t].transpose(1, 0, 2).reshape(P, t * P)
-            q = q + Gmat @ Cmat[: t * P, : t * P] @ Gmat.T
-        out[t] = 0.5 * (q + q.T)
-    return out
+        G[:, t + 1, :t] = (prop[:, None] @ G[:, t, :t]
+                           + eta * np.einsum("bujl,buslq->bsjq", R_t, G[:, :t, :t]))
+        G[:, t + 1, t] = eta * eye
+    Cmat = C.transpose(0, 1, 3, 2, 4).reshape(B, T * P, T * P)
+    q = Phi @ qperp0 @ Phi.transpose(0, 1, 3, 2)
+    for t in range(1, T):
+        Gmat = G[:, t, :t].transpose(0, 2, 1, 3).reshape(B, P, t * P)
+        q[:, t] += Gmat @ Cmat[:, : t * P, : t * P] @ Gmat.transpose(0, 2, 1)
+    return (0.5 * (q + q.transpose(0, 1, 3, 2))).reshape(*batch, T, P, P)
 
 
 # ------------------------------------------------------------------------------ driver
@@ -306,11 +330,8 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     # spans of whole blocks processed together: the replica, or its replayed chunks
     per = n_blk if storage == "stored" else -(-min(chunk_size, Sb) // _BLOCK)
     spans = [(k0, min(k0 + per, n_blk)) for k0 in range(0, n_blk, per)]
-    chunks = {}  # sample count -> arrays (at most two sizes: full chunks and the last one)
-    for k0, k1 in spans:
-        m = int(starts[k1] - starts[k0])
-        if m not in chunks:
-            chunks[m] = _Chunk(problem, m, pathwise)
+    # sample count -> arrays (at most two sizes: full chunks and the last one)
+    chunks = _chunks_for(problem, {int(starts[k1] - starts[k0]) for k0, k1 in spans}, pathwise)
 
     params = (Sb, problem.alpha, problem.eta, problem.lam, pathwise, noise_memory, _CHOL_TOL,
               _CW_RCOND)
@@ -327,7 +348,8 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
         gids = b * n_blk + np.arange(n_blk, dtype=np.int64)
         ch.draw(problem, key, starts, gids)
         return stored_steps(n_steps, *params, key, starts, gids, ch.z, ch.y, ch.mask, ch.gw,
-                            ch.F_h, ch.chi_h, ch.J_h, *act, *acc.all(), *kern(b))
+                            ch.F_h, ch.chi_h, ch.J_h, ch.work, ch.flags, *act, *acc.all(),
+                            *kern(b))
 
     def step_replayed(b: int, t: int) -> bool:
         """Step t of replica b, regenerating every chunk from t = 0; True if finite."""
@@ -338,8 +360,8 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
             gids = b * n_blk + np.arange(k0, k1, dtype=np.int64)
             ch.draw(problem, key, loc, gids)
             dmft_pass(0, t, True, pathwise, key, loc, gids, ch.z, ch.y, ch.mask, ch.gw,
-                      ch.F_h, ch.chi_h, ch.J_h, st.M[b], st.Lam[b], st.R[b], st.Wg[b],
-                      st.Gf[b], a, problem.eta, sig, dsig, d2sig, problem.activation.code,
+                      ch.F_h, ch.chi_h, ch.J_h, ch.work, ch.flags, st.M[b], st.Lam[b], st.R[b],
+                      st.Wg[b], st.Gf[b], a, problem.eta, sig, dsig, d2sig, problem.activation.code,
                       *acc.rows(k0, k1, pathwise))
         return finish_step(t, *params, *acc.all(), *kern(b))
 
@@ -370,6 +392,7 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     finally:
         if bar is not None:
             bar.close()
+        _keep_chunks(problem, chunks, pathwise)
     if n_t < T:
         partial = (_assemble(problem, st, n_t, B, Sb, meta, wall0, compute_egen=False)
                    if n_t > 0 else None)
@@ -415,14 +438,10 @@ def _gen_error_mean_se(problem: Problem, M: np.ndarray, Q: np.ndarray
 def _assemble(problem: Problem, st: _State, n_t: int, B: int, Sb: int, meta: dict,
               wall0: float, compute_egen: bool) -> Trajectory:
     """Trajectory of the first n_t time points from the per-replica state."""
-    P = problem.P
     prob = problem if n_t == problem.T else problem.replace(T=n_t)
     M = st.M[:, :n_t]
     Lam, R, C = st.Lam[:, :n_t], st.R[:, :n_t, :n_t], st.C[:, :n_t, :n_t]
-    Q = np.empty((B, n_t, P, P))
-    for b in range(B):
-        qperp = cavity_covariance(Lam[b], R[b], C[b], problem.Qperp0, problem.eta)
-        Q[b] = qperp + M[b] @ M[b].transpose(0, 2, 1)
+    Q = cavity_covariance(Lam, R, C, problem.Qperp0, problem.eta) + M @ M.transpose(0, 1, 3, 2)
     out = {}
     with np.errstate(over="ignore", invalid="ignore"):  # a diverged partial may hold huge values
         for name, arr in (("M", M), ("Q", Q), ("e_train", st.e_train[:, :n_t]), ("C", C),

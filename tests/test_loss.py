@@ -78,7 +78,7 @@ def _block_vs_committee(H, y, w, a, sig, dsig):
     P, n = H.shape
     F_blk = np.empty((P, n))
     res_blk = np.empty(n)
-    block_F(H, y, w, a, sig, dsig, F_blk, res_blk)
+    block_F(H, y, w, a, sig, dsig, F_blk, 0, res_blk)
     F_one = np.empty((P, n))
     res_one = np.empty(n)
     Fv = np.empty(P)

@@ -416,3 +416,57 @@ def test_stein_solve_grown_by_rows_equals_a_direct_solve_and_pseudo_inverse_when
     gamma, cond = _fresh_stein(As, Cs)
     np.testing.assert_allclose(gamma, As @ np.linalg.pinv(Cs, rcond=1e-12), rtol=1e-8)
     assert cond < 1e8
+
+
+@pytest.mark.parametrize("estimator, storage", [("stein", "stored"), ("pathwise", "stored"),
+                                                ("stein", "replay"), ("pathwise", "replay")])
+def test_buffers_kept_between_solves_are_never_read_before_written(estimator, storage):
+    # the per-sample buffers a solve keeps for the next one hold old values: poison them and
+    # check that the next solve does not see them
+    from solvers import multipass
+
+    prob = dmft.Problem(target="he3", P=2, activation="tanh", alpha=2.0, eta=0.4, T=4,
+                        schedule="bernoulli(0.7)")
+    kw = dict(samples=16 * 1500, seed=8, estimator=estimator, storage=storage,
+              chunk_size=1024, progress=False)
+    multipass.release_buffers()
+    fresh = solve_multipass(prob, **kw)
+    assert multipass._kept.chunks, "small runs keep their buffers"
+    for chunk in multipass._kept.chunks.values():
+        for arr in vars(chunk).values():
+            arr.fill(np.nan if arr.dtype.kind == "f" else 255)
+    again = solve_multipass(prob, **kw)
+    for name in ("M", "Q", "C", "R", "Lam", "e_train", "e_gen", "M_se", "R_se"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(fresh, name), err_msg=name)
+    multipass.release_buffers()
+    assert multipass._kept.chunks == {}
+
+
+def test_e_gen_and_its_error_bar_match_the_accurate_rule_replica_by_replica():
+    # independent computation: e_gen of every replica's (M, Q) by the accurate quadrature; its
+    # mean and spread against the solver's value (at the mean overlaps) and linearised SE
+    from dmft.gaussian import gen_error
+    from solvers import multipass
+
+    prob = dmft.Problem(target="tanh-he1-he3", P=2, activation="relu", alpha=3.0, eta=0.2, T=5)
+    captured = {}
+    real = multipass._gen_error_mean_se
+
+    def spy(problem, M, Q):
+        captured["M"], captured["Q"] = M.copy(), Q.copy()
+        return real(problem, M, Q)
+
+    multipass._gen_error_mean_se = spy
+    try:
+        traj = solve_multipass(prob, samples=16 * 4096, seed=11)
+    finally:
+        multipass._gen_error_mean_se = real
+    M, Q = captured["M"], captured["Q"]
+    B, T = M.shape[:2]
+    per_replica = gen_error(prob, M.reshape(B * T, 2, -1), Q.reshape(B * T, 2, 2))[0]
+    per_replica = per_replica.reshape(B, T)
+    se = per_replica.std(axis=0, ddof=1) / np.sqrt(B)
+    # t = 0 is deterministic (M0, Q0): both error bars are rounding
+    np.testing.assert_allclose(traj.e_gen_se[1:], se[1:], rtol=0.02)
+    # f(mean) and mean(f) differ by the curvature times the overlaps' variance: << SE
+    assert np.all(np.abs(traj.e_gen - per_replica.mean(axis=0)) <= 0.2 * se + 1e-12)
