@@ -17,7 +17,10 @@ def hermite(k: int, x: np.ndarray) -> np.ndarray:
     if k == 0:
         return h_prev
     for j in range(1, k):
-        h_prev, h = h, x * h - j * h_prev
+        # He_{j+1} = x He_j - j He_{j-1}, in place: one temporary per step (bit-identical)
+        h_prev *= -j
+        h_prev += x * h
+        h_prev, h = h, h_prev
     return h
 
 

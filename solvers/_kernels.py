@@ -278,6 +278,18 @@ def _dots_2x2(f0, f1, g0, g1, a0, a1, b0, b1, n):
 
 
 @numba.njit(cache=True, fastmath=_FAST, inline="always")
+def _dots_2x2_f(f0, f1, a0, a1, n):
+    """The 4 sums f_j . a_q over j, q in {0, 1}, in one pass."""
+    c00 = c01 = c10 = c11 = 0.0
+    for i in range(n):
+        c00 += f0[i] * a0[i]
+        c01 += f0[i] * a1[i]
+        c10 += f1[i] * a0[i]
+        c11 += f1[i] * a1[i]
+    return c00, c01, c10, c11
+
+
+@numba.njit(cache=True, fastmath=_FAST, inline="always")
 def _add_tile(acc, k, s, j0, j1, q0, q1, sums):
     """acc[k, s, j, q] += the 2 x 2 tile sums, skipping duplicated (lone) rows."""
     acc[k, s, j0, q0] += sums[0]
@@ -306,9 +318,7 @@ def _measure(k, t, lo, n, resid, z, gw, F_h, accC, accFg, accGram, accFz, accLos
         g1 = gw[t, j1, lo:lo + n]
         for q0 in range(0, K, 2):
             q1 = min(q0 + 1, K - 1)
-            x0 = z[q0, lo:lo + n]
-            x1 = z[q1, lo:lo + n]
-            c, _, _ = _dots_2x2(f0, f1, g0, g1, x0, x1, x0, x1, n)
+            c = _dots_2x2_f(f0, f1, z[q0, lo:lo + n], z[q1, lo:lo + n], n)
             accFz[k, j0, q0] += c[0]
             if q1 > q0:
                 accFz[k, j0, q1] += c[1]

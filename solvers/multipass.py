@@ -50,6 +50,7 @@ _CW_RCOND = 1e-12  # relative eigenvalue cutoff when inverting the cavity covari
 # no silent downcasts). The kernels accept float32 too: that measured 108 -> 87 ns/sample per
 # replica at T = 7, P = 2, at the price of float32 rounding in the Gram of the white inputs.
 _GW_DTYPE = np.float64
+_TARGET_PIECE = 16384  # samples per call of the (numpy) target
 
 
 # ------------------------------------------------------------------------------ validation
@@ -136,7 +137,13 @@ class _Chunk:
         noise_sd = math.sqrt(problem.noise)
         draw_static(key, starts, gids, kind, param, noise_sd, problem.T, self.z, self.gw[0],
                     self.mask, self.y_noise)
-        self.y[:] = problem.target(self.z) + self.y_noise
+        m = self.y.shape[0]
+        # in pieces: numpy's temporaries then stay in cache and are recycled by malloc instead
+        # of being fresh pages (measured 1.16 -> 0.28 ms per 62500 samples for the paper target)
+        for lo in range(0, m, _TARGET_PIECE):
+            hi = min(lo + _TARGET_PIECE, m)
+            self.y[lo:hi] = problem.target(self.z[:, lo:hi])
+        self.y += self.y_noise
 
 
 # Per-sample buffers of a thread's last solve are kept when they total at most _KEEP_BYTES, and
