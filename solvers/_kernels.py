@@ -38,7 +38,7 @@ from . import _loss as _L
 from ._loss import block_F, committee_J
 from ._random import COUNTER_ROW, counter_uniform, fill_block_normals, stream
 
-__all__ = ["dmft_pass", "scratch_size", "draw_static", "cholesky_extend", "spd_solve_right"]
+__all__ = ["dmft_pass", "scratch_size", "draw_static", "cholesky_extend"]
 
 # purposes of the counter streams of a block (the last index of ``_random.stream``)
 _XI, _Z, _G0, _YNOISE, _MASK = 0, 1, 2, 3, 4
@@ -457,40 +457,3 @@ def cholesky_extend(A, L, start, rel_tol):
         for k in range(j + 1, n):
             L[j, k] = 0.0
     return dropped
-
-
-@numba.njit(cache=True)
-def spd_solve_right(A, C, rel_tol):
-    """X = A C^{-1} for a symmetric positive definite C (n, n) and A (m, n), by Cholesky.
-
-    Small dense algebra in numba rather than LAPACK: multi-threaded BLAS on such small
-    matrices stalls badly on a loaded machine. Returns (X, ok, pivot_ratio) where ``ok`` is
-    False when a pivot falls below ``rel_tol`` times its diagonal entry (C numerically
-    singular: the caller then uses a pseudo-inverse) and ``pivot_ratio`` is the smallest
-    pivot^2 / diagonal ratio (a cheap conditioning indicator).
-    """
-    n = C.shape[0]
-    m = A.shape[0]
-    L = np.zeros((n, n))
-    dropped = cholesky_extend(C, L, 0, rel_tol)
-    X = np.zeros((m, n))
-    ratio = 1.0
-    for j in range(n):
-        if C[j, j] > 0.0:
-            ratio = min(ratio, L[j, j] * L[j, j] / C[j, j])
-    if dropped > 0:
-        return X, False, 0.0
-    # C X^T = A^T: forward (L y = a) then backward (L^T x = y), one right-hand side per row of A
-    y = np.empty(n)
-    for r in range(m):
-        for j in range(n):
-            acc = A[r, j]
-            for l in range(j):
-                acc -= L[j, l] * y[l]
-            y[j] = acc / L[j, j]
-        for j in range(n - 1, -1, -1):
-            acc = y[j]
-            for l in range(j + 1, n):
-                acc -= L[l, j] * X[r, l]
-            X[r, j] = acc / L[j, j]
-    return X, True, ratio
