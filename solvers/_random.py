@@ -8,8 +8,11 @@ so any block can regenerate its numbers anywhere, in any order, on any thread: r
 not depend on the thread count, and a replayed chunk sees exactly the numbers it saw before.
 
 Normals use the 256-layer ziggurat of Marsaglia & Tsang (2000) in the 52-bit form of numpy's
-``random_standard_normal`` (one 64-bit draw per normal 99% of the time, exact tail by
-Marsaglia's exponential method). Tables are built here from their defining recursion.
+``random_standard_normal`` (exact tail by Marsaglia's exponential method). Tables are built
+here from their defining recursion. Bulk draws (:func:`fill_block_normals`) read candidate i
+directly at counter i of a stream, so the loop over i vectorises (gathers for the tables),
+and finish the ~1.5% of candidates outside their layer's core one by one afterwards: ~1.9 ns
+per normal on one core, against ~3.3 ns for the serial :func:`next_normal`.
 """
 
 from __future__ import annotations
