@@ -58,32 +58,24 @@ def test_streams_are_reproducible_and_named_streams_differ():
 
 
 @numba.njit
-def _uniforms(key, n):
+def _serial(key, n, draw):
+    """n values of one stream drawn one after another with ``draw(state)``."""
     out = np.empty(n)
     state = stream(key, 1, 2, 3)
     for i in range(n):
-        out[i], state = next_uniform(state)
+        out[i], state = draw(state)
     return out
 
 
 def test_uniforms_are_uniform_on_the_unit_interval():
-    u = _uniforms(np.uint64(11), 10**6)
+    u = _serial(np.uint64(11), 10**6, next_uniform)
     assert u.min() >= 0.0 and u.max() < 1.0
     assert stats.kstest(u, "uniform").pvalue > 1e-3
 
 
-@numba.njit
-def _scalar_normals(key, n):
-    out = np.empty(n)
-    state = stream(key, 4, 5, 6)
-    for i in range(n):
-        out[i], state = next_normal(state)
-    return out
-
-
 def test_scalar_ziggurat_of_the_rejection_fallback_is_normal():
     # next_normal finishes the rejected candidates of the vectorised fill: test it on its own
-    x = _scalar_normals(np.uint64(13), 10**6)
+    x = _serial(np.uint64(13), 10**6, next_normal)
     assert stats.kstest(x, "norm").pvalue > 1e-3
     for k, exact in ((2, 1.0), (4, 3.0)):
         p = x**k
