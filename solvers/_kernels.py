@@ -204,17 +204,18 @@ def _axpy_1x2(h0, x0, x1, c00, c01, n):
 
 
 @numba.njit(cache=True, fastmath=_FAST, inline="always")
-def _add_rows(h0, h1, two, rows, lo, n, coef, r0, r1):
-    """h0 (and h1 if two) += coef[0 or 1, r] * rows[r] over the pair r0, r1 of input rows.
-
-    ``coef`` (2, 2): [output, input]; r1 == r0 for a lone last row (its coefficient is
-    zeroed by the caller)."""
-    x0 = rows[r0, lo:lo + n]
-    x1 = rows[r1, lo:lo + n]
+def _add_rows(h0, h1, two, rows, lo, n, coefs, sign, j0, j1, q0, q1):
+    """h_j += sign * (coefs[j, q0] rows[q0] + coefs[j, q1] rows[q1]) for j = j0 and, if two,
+    j = j1 (``coefs`` is [unit, input row]); a lone last input row (q1 == q0) counts once."""
+    w = 1.0 if q1 > q0 else 0.0
+    x0 = rows[q0, lo:lo + n]
+    x1 = rows[q1, lo:lo + n]
+    c00 = sign * coefs[j0, q0]
+    c01 = sign * w * coefs[j0, q1]
     if two:
-        _axpy_2x2(h0, h1, x0, x1, coef[0, 0], coef[0, 1], coef[1, 0], coef[1, 1], n)
+        _axpy_2x2(h0, h1, x0, x1, c00, c01, sign * coefs[j1, q0], sign * w * coefs[j1, q1], n)
     else:
-        _axpy_1x2(h0, x0, x1, coef[0, 0], coef[0, 1], n)
+        _axpy_1x2(h0, x0, x1, c00, c01, n)
 
 
 @numba.njit(cache=True, fastmath=_FAST)
@@ -222,7 +223,6 @@ def _fields(u, lo, n, Wg, M, Gf, gw, z, F_h, hblk):
     """hblk = h(u) = sum_{s<=u} Wg[u, :, s] g(s) + M(u) z - sum_{s<u} Gf[u, s] F(s)."""
     P = gw.shape[1]
     K = z.shape[0]
-    coef = np.zeros((2, 2))
     for j0 in range(0, P, 2):
         j1 = min(j0 + 1, P - 1)
         two = j1 > j0
@@ -232,27 +232,14 @@ def _fields(u, lo, n, Wg, M, Gf, gw, z, F_h, hblk):
         h1[:] = 0.0
         for s in range(u + 1):
             for q0 in range(0, P, 2):
-                q1 = min(q0 + 1, P - 1)
-                for a in range(2):
-                    for b in range(2):
-                        j, q = (j0, j1)[a], (q0, q1)[b]
-                        coef[a, b] = Wg[u, j, s * P + q] if b == 0 or q1 > q0 else 0.0
-                _add_rows(h0, h1, two, gw[s], lo, n, coef, q0, q1)
+                _add_rows(h0, h1, two, gw[s], lo, n, Wg[u, :, s * P:(s + 1) * P], 1.0,
+                          j0, j1, q0, min(q0 + 1, P - 1))
         for q0 in range(0, K, 2):
-            q1 = min(q0 + 1, K - 1)
-            for a in range(2):
-                for b in range(2):
-                    j, q = (j0, j1)[a], (q0, q1)[b]
-                    coef[a, b] = M[u, j, q] if b == 0 or q1 > q0 else 0.0
-            _add_rows(h0, h1, two, z, lo, n, coef, q0, q1)
+            _add_rows(h0, h1, two, z, lo, n, M[u], 1.0, j0, j1, q0, min(q0 + 1, K - 1))
         for s in range(u):
             for q0 in range(0, P, 2):
-                q1 = min(q0 + 1, P - 1)
-                for a in range(2):
-                    for b in range(2):
-                        j, q = (j0, j1)[a], (q0, q1)[b]
-                        coef[a, b] = -Gf[u, s, j, q] if b == 0 or q1 > q0 else 0.0
-                _add_rows(h0, h1, two, F_h[s], lo, n, coef, q0, q1)
+                _add_rows(h0, h1, two, F_h[s], lo, n, Gf[u, s], -1.0, j0, j1, q0,
+                          min(q0 + 1, P - 1))
 
 
 @numba.njit(cache=True, fastmath=_FAST, inline="always")
