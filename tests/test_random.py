@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from solvers import _random as R
 from solvers._random import fill_block_normals, fill_normals, next_normal, next_uniform, stream
 
 N_STREAMS, PER_STREAM = 2000, 1000  # 2e6 normals: 2000 blocks, as the kernels draw them
@@ -31,12 +32,38 @@ def test_moments_within_4_standard_errors(normals, k, exact):
     assert abs(powers.mean() - exact) <= 4 * se, (k, powers.mean(), se)
 
 
-@pytest.mark.parametrize("c", [0.5, 1.5, 2.5, 3.654152885361009, 4.2])
+@pytest.mark.parametrize("c", [0.5, 1.5, 2.5, 3.654152885361009, 4.038849846109505, 4.5])
 def test_tail_probabilities_including_the_ziggurat_tail(normals, c):
-    # 3.654... is where the ziggurat's base layer hands over to its exact tail algorithm
+    # 4.0388... is where the ziggurat's base layer hands over to its exact tail algorithm
     p = 2 * stats.norm.sf(c)
     freq = np.mean(np.abs(normals) > c)
     assert abs(freq - p) <= 4 * np.sqrt(p * (1 - p) / normals.size), (c, freq, p)
+
+
+def test_chi_square_on_400_equiprobable_cells(normals):
+    # fine cells resolve a misplaced layer edge, which KS and moments would average out
+    edges = stats.norm.ppf(np.linspace(0.0, 1.0, 401))
+    counts, _ = np.histogram(normals, bins=edges)
+    assert stats.chisquare(counts).pvalue > 1e-3
+
+
+def test_ziggurat_layers_have_equal_areas_and_close_at_the_top():
+    n, m1 = R._ZIG_LAYERS, 2.0**52
+    x = R._WI * m1  # right edge of each layer (layer 0: the base's pseudo-width v / f(r))
+    v = R._ZIG_V
+    assert R._ZIG_R == R._tail_start(n)
+    assert x[n - 1] == R._ZIG_R
+    assert abs(x[0] * np.exp(-0.5 * R._ZIG_R**2) - v) <= 1e-14 * v  # base layer incl. tail
+    areas = x[1:] * (R._FI[:-1] - R._FI[1:])  # layer i: [0, x_i] x [f(x_i), f(x_{i-1})]
+    np.testing.assert_allclose(areas, v, rtol=1e-9)
+    np.testing.assert_allclose(R._FI[1:], np.exp(-0.5 * x[1:] ** 2), rtol=1e-15)
+    # core of layer i: |x| < x_{i-1} (all of the base rectangle's x < r)
+    np.testing.assert_allclose(R._KI[2:] / m1, x[1:-1] / x[2:], rtol=1e-15, atol=2 / m1)
+    assert R._KI[0] / m1 == pytest.approx(R._ZIG_R / x[0], abs=2 / m1)
+    # the bisection reproduces Marsaglia & Tsang's published tail starts (the closure is
+    # ill-conditioned: the root is known to ~1e-12, the published 128-layer value to 12 digits)
+    assert R._tail_start(128) == pytest.approx(3.442619855899, abs=5e-12)
+    assert R._tail_start(256) == pytest.approx(3.6541528853610088, rel=1e-15)
 
 
 def test_blocks_are_uncorrelated_with_their_neighbours(normals):
