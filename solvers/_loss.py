@@ -70,15 +70,15 @@ def block_F(H, y, weight, a, sig, dsig, F_out, lo, resid_out):
     runtime strides defeat the vectoriser (measured 3x slower).
     """
     P, n = H.shape
-    for i in range(n):
-        resid_out[i] = 0.0
-    for j in range(P):
+    h0 = H[0]
+    a0 = a[0]
+    for i in range(n):  # resid = y - sum_j a_j sigma(h_j), unit 0 in the same pass as y
+        resid_out[i] = y[i] - a0 * sig(h0[i])
+    for j in range(1, P):
         hj = H[j]
         aj = a[j]
         for i in range(n):
-            resid_out[i] += aj * sig(hj[i])
-    for i in range(n):
-        resid_out[i] = y[i] - resid_out[i]
+            resid_out[i] -= aj * sig(hj[i])
     for j in range(P):
         hj = H[j]
         fj = F_out[j, lo:lo + n]
