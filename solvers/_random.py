@@ -55,7 +55,7 @@ def _layer_area(r: float) -> float:
 
 
 def _layer_edges(r: float, layers: int) -> list[float]:
-    """x_1 > ... > x_{layers-1} = r: layer i's right edge, each layer of area _layer_area(r)
+    """x_1 < ... < x_{layers-1} = r: layer i's right edge, each layer of area _layer_area(r)
     (x_i = f^-1(v / x_{i+1} + f(x_{i+1}))). Stops early (shorter list) when the stack of
     layers reaches the top before x_1, i.e. when r is too small."""
     v = _layer_area(r)
