@@ -13,14 +13,18 @@ __all__ = ["Target", "TARGETS", "get_target", "hermite"]
 def hermite(k: int, x: np.ndarray) -> np.ndarray:
     """Probabilists' Hermite polynomial He_k(x) (He_0 = 1, He_1 = x, He_2 = x^2 - 1, ...)."""
     x = np.asarray(x, dtype=np.float64)
-    h_prev, h = np.ones_like(x), x.copy()
     if k == 0:
-        return h_prev
-    for j in range(1, k):
-        # He_{j+1} = x He_j - j He_{j-1}, in place: one temporary per step (bit-identical)
-        h_prev *= -j
-        h_prev += x * h
-        h_prev, h = h, h_prev
+        return np.ones_like(x)
+    if k == 1:
+        return x.copy()
+    # He_{j+1} = x He_j - j He_{j-1} from He_1 = x, He_2 = x^2 - 1: five array passes for He_3
+    # (eight with He_0 = ones as the start; same values to the last bit)
+    h_prev, h = x, x * x
+    h -= 1.0
+    for j in range(2, k):
+        h_next = x * h
+        h_next -= j * h_prev
+        h_prev, h = h, h_next
     return h
 
 

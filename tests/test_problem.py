@@ -460,3 +460,23 @@ def test_activation_pickles_without_compiled_code():
     act.cfuncs()
     back = pickle.loads(pickle.dumps(act))
     assert back == act and back._compiled == {}
+
+
+@pytest.mark.parametrize("k", range(9))
+def test_hermite_polynomials_against_numpy_and_the_three_term_recursion(k):
+    from numpy.polynomial.hermite_e import hermeval
+
+    from dmft.targets import hermite
+
+    x = np.random.default_rng(k).standard_normal(1000) * 3
+    x_before = x.copy()
+    value = hermite(k, x)
+    np.testing.assert_array_equal(x, x_before)  # the input is not modified
+    coef = np.zeros(k + 1)
+    coef[k] = 1.0
+    np.testing.assert_allclose(value, hermeval(x, coef), rtol=1e-12, atol=1e-9)
+    # the plain recursion from He_0 = 1, He_1 = x, to the last bit
+    h_prev, h = np.ones_like(x), x.copy()
+    for j in range(1, k):
+        h_prev, h = h, (-j * h_prev) + x * h
+    np.testing.assert_array_equal(value, h_prev if k == 0 else h)
