@@ -3,7 +3,8 @@
 Error bars: the S samples are split into ``replicas`` fully independent sub-solves (each with
 its own kernels). The reported value is their mean and the standard error their standard
 deviation over sqrt(replicas), which includes the kernels' own Monte Carlo noise fed forward
-through later steps (SPEC 4b).
+through later steps (SPEC 4b). e_gen is evaluated at the mean overlaps, its standard error by
+the delta method (``_gen_error_mean_se``).
 
 Replicas are solved one after the other (their data stays in cache across steps), each by one
 causal forward pass over t: at step t its samples are advanced to t with the kernels already
