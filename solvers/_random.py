@@ -33,15 +33,16 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 _S8, _S11 = np.uint64(8), np.uint64(11)
-_SBITS = np.uint64(10)  # = _ZIG_BITS
 _ONE = np.uint64(1)
-_LAYER_MASK = np.uint64(1023)  # = _ZIG_LAYERS - 1
 _MANT52 = np.uint64(0x000FFFFFFFFFFFFF)
 _TWO_M53 = 2.0**-53
 
 # ------------------------------------------------------------------------------ ziggurat tables
 _ZIG_LAYERS = 1024  # 4x Marsaglia & Tsang's 256: 3.5x fewer candidates miss the core
 _ZIG_BITS = 10  # log2(_ZIG_LAYERS): the layer is the low bits of a 64-bit draw
+_LAYER_MASK = np.uint64(_ZIG_LAYERS - 1)
+_LAYER_SHIFT = np.uint64(_ZIG_BITS)
+assert 1 << _ZIG_BITS == _ZIG_LAYERS
 
 
 def _density(x: float) -> float:
@@ -173,7 +174,7 @@ def _candidate(r):
 
     Branch-free (the sign is a select), so a loop over candidates vectorises."""
     idx = r & _LAYER_MASK
-    r = r >> _SBITS
+    r = r >> _LAYER_SHIFT
     rabs = (r >> _ONE) & _MANT52
     x = float(rabs) * _WI[idx]
     x = -x if (r & _ONE) == _ONE else x
