@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from solvers._targets import TARGET_CODES, eval_target
+
 __all__ = ["Target", "TARGETS", "get_target", "hermite"]
 
 
@@ -70,41 +72,42 @@ class Target:
         return y
 
 
-# module-level functions so that Problems pickle (dask sweeps)
+# module-level functions so that Problems pickle (dask sweeps); the formulas are numba loops in
+# solvers._targets (the solver evaluates them inside its kernels by code, see ``registry_code``)
 def _linear(z):
-    return z[0]
+    return eval_target(TARGET_CODES["linear"], z)
 
 
 def _tanh(z):
-    return np.tanh(z[0])
+    return eval_target(TARGET_CODES["tanh"], z)
 
 
 def _he2(z):
-    return hermite(2, z[0])
+    return eval_target(TARGET_CODES["he2"], z)
 
 
 def _he3(z):
-    return hermite(3, z[0])
+    return eval_target(TARGET_CODES["he3"], z)
 
 
 def _he4(z):
-    return hermite(4, z[0])
+    return eval_target(TARGET_CODES["he4"], z)
 
 
 def _staircase(z):
-    return z[0] + z[0] * z[1]
+    return eval_target(TARGET_CODES["staircase"], z)
 
 
 def _tanh_he1_he3(z):
-    return np.tanh(z[0] + hermite(3, z[1]))
+    return eval_target(TARGET_CODES["tanh-he1-he3"], z)
 
 
 def _tanh_sum(z):
-    return np.tanh(z[0]) + np.tanh(z[1])
+    return eval_target(TARGET_CODES["tanh-sum"], z)
 
 
 def _z1z2z3_he3(z):
-    return z[0] * z[1] * z[2] + hermite(3, z[3])
+    return eval_target(TARGET_CODES["z1z2z3-he3"], z)
 
 
 TARGETS: dict[str, Target] = {
@@ -118,6 +121,13 @@ TARGETS: dict[str, Target] = {
     "tanh-sum": Target(_tanh_sum, 2, "tanh-sum"),
     "z1z2z3-he3": Target(_z1z2z3_he3, 4, "z1z2z3-he3"),
 }
+assert TARGET_CODES.keys() == TARGETS.keys()
+_CODE_OF_FN = {TARGETS[name].fn: code for name, code in TARGET_CODES.items()}
+
+
+def registry_code(target: Target) -> int:
+    """The numba code of a registry target (by its function, not its name), -1 for others."""
+    return _CODE_OF_FN.get(target.fn, -1)
 
 
 def get_target(spec: str | Target) -> Target:

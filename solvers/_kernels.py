@@ -37,6 +37,7 @@ import numpy as np
 from . import _loss as _L
 from ._loss import block_F, committee_J
 from ._random import COUNTER_ROW, counter_uniform, fill_block_normals, stream
+from ._targets import target_rows
 
 __all__ = ["dmft_pass", "scratch_size", "draw_static", "cholesky_extend"]
 
@@ -48,9 +49,11 @@ SCHED_FULL, SCHED_CYCLIC, SCHED_BERNOULLI = 0, 1, 2
 
 @numba.njit(cache=True, parallel=True)
 def draw_static(key, block_start, block_gid, sched_kind, sched_param, noise_sd, T,
-                z, g0, mask, y_noise):
+                target_code, z, g0, mask, y_noise, y):
     """Per-sample randomness fixed in time: z (K, m), white r0 inputs g0 (P, m), mask (T, m),
-    label noise y_noise (m,) (noise_sd times a normal; zero when noise_sd == 0).
+    label noise y_noise (m,) (noise_sd times a normal; not written when noise_sd == 0), and for
+    a registry target (``target_code >= 0``, see ``_targets``) the labels y = g*(z) + noise
+    (m,); with ``target_code = -1`` the caller computes y.
 
     sched_kind: SCHED_FULL; SCHED_CYCLIC (sched_param = n_blocks: each sample draws its block
     uniformly, active at t iff t mod n_blocks equals it); SCHED_BERNOULLI (sched_param = b:
@@ -69,9 +72,12 @@ def draw_static(key, block_start, block_gid, sched_kind, sched_param, noise_sd, 
             fill_block_normals(stream(key, gid, 0, _YNOISE), yn, lo, n, bad)
             for i in range(n):
                 y_noise[lo + i] *= noise_sd
-        else:
-            for i in range(n):
-                y_noise[lo + i] = 0.0
+        if target_code >= 0:
+            # labels while this block's z is in L1 (one pass instead of a serial numpy one)
+            target_rows(target_code, z, lo, n, y)
+            if noise_sd > 0.0:
+                for i in range(n):
+                    y[lo + i] += y_noise[lo + i]
         mask_base = stream(key, gid, 0, _MASK)
         for t in range(T):
             row = mask[t, lo:lo + n]

@@ -369,6 +369,19 @@ def test_target_values_match_hand_formulas(name):
     np.testing.assert_allclose(y, formula(z), rtol=1e-12, atol=1e-12)
 
 
+def test_registry_code_follows_the_function_not_the_name():
+    from dmft.targets import registry_code
+
+    codes = [registry_code(dmft.TARGETS[name]) for name in sorted(dmft.TARGETS)]
+    assert min(codes) >= 0 and len(set(codes)) == len(codes)
+    # the solver evaluates code c in numba: a user target that borrows a registry name must
+    # not be replaced by the registry formula
+    impostor = dmft.Target(lambda z: np.tanh(2 * z[0]), K=1, name="tanh")
+    assert registry_code(impostor) == -1
+    he3 = pickle.loads(pickle.dumps(dmft.TARGETS["he3"]))
+    assert registry_code(he3) == registry_code(dmft.TARGETS["he3"])
+
+
 @pytest.mark.parametrize("k", range(7))
 def test_hermite_matches_numpy_hermite_e(k):
     x = np.linspace(-4, 4, 41)
