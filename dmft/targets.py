@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers._targets import TARGET_CODES, eval_target
+from solvers._targets import TARGET_CODES, TARGET_DIMS, eval_target
 
 __all__ = ["Target", "TARGETS", "get_target", "hermite"]
 
@@ -122,6 +122,7 @@ TARGETS: dict[str, Target] = {
     "z1z2z3-he3": Target(_z1z2z3_he3, 4, "z1z2z3-he3"),
 }
 assert TARGET_CODES.keys() == TARGETS.keys()
+assert all(TARGETS[name].K == TARGET_DIMS[code] for name, code in TARGET_CODES.items())
 _CODE_OF_FN = {TARGETS[name].fn: code for name, code in TARGET_CODES.items()}
 
 

@@ -1,6 +1,6 @@
 """Elementary functions that LLVM can vectorise inside numba loops.
 
-numba compiles ``math.tanh`` to a call of the C library's scalar ``tanh`` (~20 ns per value
+numba compiles ``math.tanh`` to a call of the C library's scalar ``tanh`` (~10-20 ns per value
 here: numba has no SIMD math library on this platform), which no loop around it can vectorise.
 :func:`tanh` below is built from additions, multiplications, two divisions and an exponent
 bit-cast only, so a loop over an array of it becomes SIMD code (~2 ns per value on one core).

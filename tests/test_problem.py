@@ -382,6 +382,16 @@ def test_registry_code_follows_the_function_not_the_name():
     assert registry_code(he3) == registry_code(dmft.TARGETS["he3"])
 
 
+def test_registry_functions_refuse_z_of_the_wrong_height():
+    # the numba loops read rows 0..K-1 unchecked: a registry function called directly (its
+    # Target's fn, bypassing Target.__call__'s check) must refuse a short z, not read past it
+    z = np.ones((1, 10))
+    with pytest.raises(ValueError, match="K=4"):
+        dmft.TARGETS["z1z2z3-he3"].fn(z)
+    with pytest.raises(ValueError, match="K=2"):
+        dmft.TARGETS["staircase"].fn(np.ones(10))
+
+
 @pytest.mark.parametrize("k", range(7))
 def test_hermite_matches_numpy_hermite_e(k):
     x = np.linspace(-4, 4, 41)
