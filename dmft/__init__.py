@@ -14,7 +14,7 @@ from .gaussian import first_hermite
 from .io import load
 from .problem import Problem
 from .schedules import Bernoulli, Cyclic, Full, OnePass
-from .sweep import sweep
+from .sweeps import sweep
 from .targets import TARGETS, Target
 from .trajectory import DivergenceError, Trajectory
 
