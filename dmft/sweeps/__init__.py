@@ -6,7 +6,6 @@ the table (:class:`SweepResult`) from the store alone. How seeds, the store and 
 docs/guide/sweeps.md.
 """
 
-from ..api import METHODS as _METHODS
 from .cluster import local_cluster, preserved_environ
 from .config import load_config
 from .driver import sweep
@@ -27,8 +26,4 @@ __all__ = [
     "preserved_environ",
     "load_config",
     "format_report",
-    "METHODS",
 ]
-
-# the methods a sweep computes by default: every entry of dmft.api.METHODS
-METHODS = tuple(_METHODS)
