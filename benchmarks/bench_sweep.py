@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 import dmft
-from dmft.sweep import local_cluster
+from dmft.sweeps import local_cluster
 
 CONFIGS = {"1w x 1t": (1, 1), "1w x 2t": (1, 2), "2w x 1t": (2, 1)}
 

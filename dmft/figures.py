@@ -26,7 +26,6 @@ standard error, for tests.
 
 from __future__ import annotations
 
-import argparse
 import numbers
 import sys
 import time
@@ -59,7 +58,6 @@ __all__ = [
     "fig4",
     "make_figure",
     "plot",
-    "add_subcommands",
 ]
 
 # series keys, in plotting order
@@ -689,48 +687,3 @@ def make_figure(name: str, out, *, full: bool = False, sizes: Sizes | None = Non
     if data_out is not None:
         data.save(data_out)
     return data
-
-
-# ----------------------------------------------------------------------------- CLI
-def add_subcommands(subparsers) -> None:
-    """Register ``dmft figure`` (see :mod:`dmft.cli`)."""
-    p = subparsers.add_parser(
-        "figure",
-        help="reproduce one of the paper's figures (SPEC 10)",
-        description=(
-            "Solve the multi-pass DMFT and the one-pass theory, simulate both algorithms at "
-            "finite d and draw the figure (theory lines, simulation dots with error bars, the "
-            "parameters printed on it). Default sizes take minutes; --full uses the paper's d "
-            "and seeds."
-        ),
-    )
-    p.add_argument("name", choices=tuple(FIGURES), help="which figure")
-    p.add_argument("--out", required=True, metavar="FILE",
-                   help="output image (format from the extension, e.g. .png or .pdf)")
-    p.add_argument("--full", action="store_true", help="the paper's d and seeds (slow)")
-    p.add_argument("--samples", type=int, help="DMFT effective samples (overrides the size)")
-    p.add_argument("--d", type=int, help="simulation dimension (overrides the size)")
-    p.add_argument("--seeds", type=int, help="simulation seeds (overrides the size)")
-    p.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
-    p.add_argument("--data", metavar="FILE.h5", help="also save the trajectories to FILE.h5")
-    p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
-                   help="no progress bars or messages")
-    p.set_defaults(func=_cmd_figure)
-
-
-def _cmd_figure(args: argparse.Namespace) -> int:
-    base = (FULL_SIZES if args.full else DEFAULT_SIZES)[args.name]
-    try:
-        sizes = Sizes(samples=base.samples if args.samples is None else args.samples,
-                      d=base.d if args.d is None else args.d,
-                      seeds=base.seeds if args.seeds is None else args.seeds, seed=args.seed)
-    except (TypeError, ValueError) as exc:
-        print(f"dmft: error: {exc}", file=sys.stderr)
-        return 2
-    progress = False if getattr(args, "quiet", False) else None
-    start = time.perf_counter()
-    make_figure(args.name, args.out, sizes=sizes, data_out=args.data, progress=progress)
-    print(f"{args.name} saved to {args.out} ({time.perf_counter() - start:.0f} s)")
-    if args.data:
-        print(f"trajectories saved to {args.data}")
-    return 0

@@ -63,7 +63,6 @@ layer are not modelled.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import itertools
 import math
@@ -76,7 +75,7 @@ from scipy.special import roots_hermitenorm
 from .activations import get_activation
 from .gaussian import first_hermite
 from .problem import Problem
-from .targets import TARGETS, Target, get_target
+from .targets import Target, get_target
 
 __all__ = [
     "gaussian_grid",
@@ -102,7 +101,6 @@ __all__ = [
     "DirectionVerdict",
     "LearnabilityReport",
     "analyze",
-    "add_subcommands",
 ]
 
 # Nodes per axis of the tensor Gauss-Hermite rule, by K (at most ~10^6 points). For the paper's
@@ -1563,47 +1561,3 @@ def _judge(tgt, name, v, C1, norm, closures, student, target_hard, hard, moments
               "particular v (a combination of symmetric directions)")
     return DirectionVerdict(name, v, ie, coef, k_mom, t_one, t_multi, hard_frac, even, partner,
                             r1, r2, g_one, g_multi)
-
-
-# ============================================================================ CLI
-def add_subcommands(subparsers) -> None:
-    """Register ``dmft analyze TARGET``."""
-    p = subparsers.add_parser(
-        "analyze",
-        help="learnability analysis of a target (information/leap exponents, learned "
-             "subspaces, hard directions)",
-        description="Which directions one-pass and multi-pass GD learn, and when (SPEC 7). "
-                    "Prints a report for the paper's student by default (ReLU, P = 2, alpha 3, "
-                    "eta 0.2: the activation's parities enter the verdicts, all options enter "
-                    "the step-1 overlap M_1); --generic analyses the target alone.",
-    )
-    p.add_argument("target", choices=sorted(TARGETS), help="registry name of the target")
-    p.add_argument("--k-max", type=int, default=4, help="largest power of y (default 4)")
-    p.add_argument("--cond-degree", type=int, default=2,
-                   help="degree of the conditioning polynomials in learned coordinates")
-    p.add_argument("--max-degree", type=int, default=6,
-                   help="largest Hermite degree for information exponents (default 6)")
-    p.add_argument("--leap-degree", type=int, default=4,
-                   help="truncation degree for the leap exponent (default 4)")
-    p.add_argument("--nodes", type=int, default=None,
-                   help="Gauss-Hermite nodes per axis (default by K: "
-                        + ", ".join(f"{k}: {n}" for k, n in DEFAULT_NODES.items()) + ")")
-    p.add_argument("--generic", action="store_true",
-                   help="verdicts for a generic student (target properties only, no M_1)")
-    p.add_argument("--P", type=int, default=2, help="hidden units, for M_1 (default 2)")
-    p.add_argument("--activation", default="relu",
-                   help="student activation (default relu): its parities enter the verdicts")
-    p.add_argument("--alpha", type=float, default=3.0, help="n/d, for M_1 (default 3)")
-    p.add_argument("--eta", type=float, default=0.2, help="learning rate, for M_1 (default 0.2)")
-    p.set_defaults(func=_run_analyze)
-
-
-def _run_analyze(args: argparse.Namespace) -> int:
-    problem = (get_target(args.target) if args.generic else
-               Problem(target=args.target, P=args.P, activation=args.activation,
-                       alpha=args.alpha, eta=args.eta))
-    report = analyze(problem, k_max=args.k_max, cond_degree=args.cond_degree,
-                     max_degree=args.max_degree, leap_degree=args.leap_degree, nodes=args.nodes)
-    print(report)
-    return 0
-

@@ -1,4 +1,5 @@
-"""The ``dmft run``, ``dmft solve`` and ``dmft simulate`` subcommands."""
+"""The ``dmft`` command: ``--version``, a light ``--help``, and the ``run``, ``solve`` and
+``simulate`` subcommands."""
 
 from __future__ import annotations
 
@@ -29,16 +30,45 @@ def test_entry_point_declared():
     assert 'dmft = "dmft.cli:main"' in text
 
 
+def _checkout_env() -> dict:
+    # PYTHONPATH makes a child process run this checkout's code even when an editable install
+    # points at another one
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"dmft {dmft.__version__}"
+
+
+# what `dmft --help` and `import dmft` must not load: they would cost ~1 s at every start
+HEAVY = ("scipy.stats", "scipy.integrate", "h5py", "matplotlib", "dask", "distributed",
+         "dmft.learnability", "dmft.gaussian", "dmft.io", "dmft.sweeps")
+
+
+@pytest.mark.parametrize("code", [
+    "import dmft",
+    "from dmft.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
+])
+def test_import_and_help_load_nothing_heavy(code):
+    probe = code + "\nimport sys\nprint(' '.join(sorted(sys.modules)), file=sys.stderr)"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300, env=_checkout_env(), cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    loaded = set(proc.stderr.split())
+    assert not {m for m in loaded for h in HEAVY if m == h or m.startswith(h + ".")}
+
+
 def test_run_subprocess(tmp_path):
     out = tmp_path / "job" / "run.h5"
-    # `python -m dmft.cli` is what the `dmft` script runs; PYTHONPATH makes it this checkout's
-    # code even when an editable install points at another one
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    # `python -m dmft.cli` is what the `dmft` script runs
     proc = subprocess.run(
         [sys.executable, "-m", "dmft.cli", "run", "--samples", "5e4", "--d", "300",
          "--seeds", "8", "--out", str(out), "--quiet"],
-        capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path,
+        capture_output=True, text=True, timeout=900, env=_checkout_env(), cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "verdict:" in proc.stdout
@@ -53,7 +83,7 @@ def test_run_subprocess(tmp_path):
         one, sim = read_group(f["one-pass"]), read_group(f["simulation"])
     assert one.method == "one-pass"
     assert sim.provenance["d"] == 300 and sim.provenance["seeds"] == 8
-    # step 0 -> 1 of the one-pass theory is the multi-pass DMFT's (SPEC 6)
+    # step 0 -> 1 of the one-pass theory is the multi-pass DMFT's (docs/theory/one-pass.md)
     np.testing.assert_array_less(np.abs(one.M[1] - traj.M[1]), 4 * traj.M_se[1] + 1e-12)
 
 

@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 import dmft
-from dmft.sweep import (
-    _Store,
+from dmft.sweeps import cluster as sweep_cluster
+from dmft.sweeps import (
     derive_seed,
     expand_grid,
     load_config,
@@ -32,9 +32,10 @@ from dmft.sweep import (
     local_cluster,
     preserved_environ,
 )
+from dmft.sweeps import driver as sweep_driver
+from dmft.sweeps.store import Store
 
 distributed = pytest.importorskip("distributed")
-SWEEP_MODULE = sys.modules["dmft.sweep"]  # ``dmft.sweep`` itself is the function
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = dmft.Problem(target="he3", P=1, activation="relu", T=3)
@@ -108,7 +109,7 @@ def _assert_matches_serial(result, serial):
 
 def _journal_and_main_ok(store: Path) -> None:
     """Every HDF5 file of the store opens and every result group has its trajectory."""
-    st = _Store(store)
+    st = Store(store)
     files = ([store] if store.exists() else []) + st.journal_files()
     for path in files:
         with h5py.File(path, "r") as f:
@@ -286,15 +287,16 @@ def test_grown_grid_adds_points_without_touching_finished(client, tmp_path):
 
 
 _DRIVER = textwrap.dedent("""
-    import importlib, json, sys, time
+    import json, sys, time
     import dmft
-    S = importlib.import_module("dmft.sweep")
-    S._COMPACT_MIN = 1  # compact after (almost) every result: kills also hit compactions
+    import dmft.sweeps.store
+    # compact after (almost) every result: kills also hit compactions
+    dmft.sweeps.store._COMPACT_MIN = 1
     store, address, args = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     base = dmft.Problem.from_dict(args.pop("base"))
     # pace the driver so that the kill lands mid-sweep even on a busy machine
-    S.sweep(base, args.pop("grid"), store=store, client=address,
-            callback=lambda record: time.sleep(0.3), **args)
+    dmft.sweep(base, args.pop("grid"), store=store, client=address,
+               callback=lambda record: time.sleep(0.3), **args)
 """)
 
 
@@ -307,7 +309,7 @@ def _kill_driver_when(store: Path, address: str, min_ok: int, timeout: float = 1
     try:
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                if sum(kind == "results" for kind, _ in _Store(store).index()) >= min_ok:
+                if sum(kind == "results" for kind, _ in Store(store).index()) >= min_ok:
                     break
             except OSError:  # nothing written yet, or a file replaced while read
                 pass
@@ -357,7 +359,7 @@ def _digest(path: Path) -> str:
 
 
 def test_failed_compaction_and_failed_write_leave_the_store_unchanged(tmp_path, monkeypatch):
-    st = _Store(tmp_path / "s.h5")
+    st = Store(tmp_path / "s.h5")
     with st.locked():
         st.write("results", "a", lambda g: dmft.io.write_group(g, _tiny_traj(1.0)))
         st.compact()
@@ -403,17 +405,17 @@ def test_failed_compaction_and_failed_write_leave_the_store_unchanged(tmp_path, 
 
 
 def test_one_driver_per_store(tmp_path):
-    st = _Store(tmp_path / "s.h5")
+    st = Store(tmp_path / "s.h5")
     with st.locked():
         with pytest.raises(RuntimeError, match="another sweep"):
-            with _Store(tmp_path / "s.h5").locked():
+            with Store(tmp_path / "s.h5").locked():
                 pass
 
 
 def test_refuses_to_overwrite_a_file_that_is_not_a_store(tmp_path, monkeypatch):
     path = tmp_path / "run.h5"
     _tiny_traj(1.0).save(path)
-    monkeypatch.setattr(SWEEP_MODULE, "_run", _must_not_run)
+    monkeypatch.setattr(sweep_driver, "_run", _must_not_run)
     with pytest.raises(ValueError, match="not a dmft sweep store"):
         dmft.sweep(BASE, GRID, store=path, **SWEEP_ARGS)
 
@@ -453,7 +455,7 @@ def _must_not_run(*args, **kwargs):
     ({"alpha": [1.0]}, {"simulate_kwargs": {"d": 100, "seeds": 0}}, ValueError, "seeds"),
 ])
 def test_invalid_input_fails_before_submission(tmp_path, monkeypatch, grid, kwargs, exc, match):
-    monkeypatch.setattr(SWEEP_MODULE, "_run", _must_not_run)
+    monkeypatch.setattr(sweep_driver, "_run", _must_not_run)
     args = dict(SWEEP_ARGS, **kwargs)
     with pytest.raises(exc, match=match):
         dmft.sweep(BASE, grid, store=tmp_path / "s.h5", client="tcp://127.0.0.1:1", **args)
@@ -481,7 +483,7 @@ def test_threads_do_not_oversubscribe(client, swept):
     blas = client.run(lambda: os.environ.get("OPENBLAS_NUM_THREADS"))
     assert set(blas.values()) == {str(max(used))}
     # on clusters not started by dmft: cores of each host // task slots on that host
-    by_host = SWEEP_MODULE._threads_by_host(client)
+    by_host = sweep_cluster.threads_by_host(client)
     assert by_host == {"127.0.0.1": max(1, cores // n_workers)}
 
 
