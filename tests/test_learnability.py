@@ -1,4 +1,5 @@
-"""Learnability analysis (SPEC 7): quadrature, Hermite coefficients, exponents, M_1, verdicts.
+"""Learnability analysis (docs/theory/learnability.md): quadrature, Hermite coefficients,
+exponents, M_1, verdicts.
 
 References are independent of the code under test: Gaussian moments and Hermite algebra in
 closed form, scipy's adaptive 1-D quadrature, brute force over orderings, and a Monte Carlo
@@ -264,7 +265,8 @@ def test_mean_activation_derivative(act, q):
 
 
 def test_step1_overlap_paper_value():
-    """SPEC 7: alpha 3, eta 0.2, ReLU, tanh(z1 + He3(z2)), a = +-1/sqrt(2): |M_1 row| = 0.0988."""
+    """docs/theory/learnability.md: alpha 3, eta 0.2, ReLU, tanh(z1 + He3(z2)),
+    a = +-1/sqrt(2): |M_1 row| = 0.0988."""
     prob = dmft.Problem(target="tanh-he1-he3", P=2, activation="relu", alpha=3.0, eta=0.2)
     M1 = L.step1_overlap(prob)
     np.testing.assert_allclose(np.linalg.norm(M1, axis=1), 0.0988, atol=5e-5)
