@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from solvers.numerics.gauss_hermite import gauss_hermite
+
 from .quadrature import (
     _check_degree,
     _error,
     _expect_pair,
-    _gauss_hermite,
     _Grid,
     _grids,
     _multi_indices,
@@ -182,7 +183,7 @@ def hermite_tensor_coefficients(target, degree: int = 4, basis=None, nodes: int 
 
     def separable(grid: _Grid) -> np.ndarray:
         # standard basis on a tensor grid: contract (y w) with He_k(x) / sqrt(k!) axis by axis
-        x, _ = _gauss_hermite(grid.n)
+        x, _ = gauss_hermite(grid.n)
         H = np.stack(_norm_He_all(degree, x))  # (degree + 1, n)
         T = (grid.y * grid.w).reshape((grid.n,) * K)
         for _ in range(K):

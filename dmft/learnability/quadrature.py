@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from solvers.numerics.gauss_hermite import gauss_hermite
+
 from ..problem import Problem
 from ..targets import Target, get_target
 
@@ -30,18 +32,6 @@ MAX_K = 4
 SAFETY = 10.0
 # rounding floor for quantities of order 1 summed over ~10^6 weighted nodes
 ROUNDING_FLOOR = 1e-9
-
-
-@functools.lru_cache(maxsize=32)
-def _gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilists' Gauss-Hermite rule for N(0, 1): nodes (n,), weights (n,) summing to 1."""
-    from scipy.special import roots_hermitenorm
-
-    x, w = roots_hermitenorm(n)
-    w = w / w.sum()
-    x.setflags(write=False)
-    w.setflags(write=False)
-    return x, w
 
 
 def gaussian_grid(K: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +54,7 @@ def gaussian_grid(K: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     K = _check_K(K)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
         raise ValueError(f"n (nodes per axis) must be an integer >= 2, got {n!r}")
-    x, w = _gauss_hermite(int(n))
+    x, w = gauss_hermite(int(n))
     nodes = np.stack(np.meshgrid(*([x] * K), indexing="ij")).reshape(K, -1)
     weights = w
     for _ in range(K - 1):
@@ -198,10 +188,13 @@ def _multi_indices(K: int, degree: int) -> np.ndarray:
 
 
 def _fix_signs(basis: np.ndarray) -> np.ndarray:
-    """Deterministic signs: the largest-magnitude entry of each column is positive."""
+    """Deterministic signs: the first largest-magnitude entry of each column is positive
+    (entries within 1e-9 of the largest count as tied, so that e.g. (1, -1) / sqrt(2) does not
+    flip with the last bits of a quadrature rule)."""
     basis = basis.copy()
     for j in range(basis.shape[1]):
-        i = int(np.argmax(np.abs(basis[:, j])))
+        size = np.abs(basis[:, j])
+        i = int(np.flatnonzero(size >= (1.0 - 1e-9) * size.max())[0])
         if basis[i, j] < 0:
             basis[:, j] *= -1
     return basis
