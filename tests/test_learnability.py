@@ -65,10 +65,21 @@ def test_gaussian_grid_integrates_polynomials_exactly():
     assert abs(w @ (z[0] * z[1] ** 2)) < 1e-14
 
 
-@pytest.mark.parametrize("bad", [0, 5, 2.0, True])
-def test_gaussian_grid_rejects_bad_K(bad):
-    with pytest.raises(ValueError, match="K must be"):
+@pytest.mark.parametrize("bad, exc", [(0, ValueError), (5, ValueError), (2.5, ValueError),
+                                      (True, TypeError), ("2", TypeError)])
+def test_gaussian_grid_rejects_bad_K(bad, exc):
+    with pytest.raises(exc, match="K must be"):
         L.gaussian_grid(bad, 10)
+
+
+def test_gaussian_grid_accepts_integral_floats():
+    """As every integer argument of the package (dmft.validation): 2.0 means 2."""
+    z, w = L.gaussian_grid(2.0, 10.0)
+    z_int, w_int = L.gaussian_grid(2, 10)
+    np.testing.assert_array_equal(z, z_int)
+    np.testing.assert_array_equal(w, w_int)
+    with pytest.raises(ValueError, match="n must be"):
+        L.gaussian_grid(2, 1)
 
 
 def test_quadrature_error_estimate_bounds_the_actual_error():

@@ -11,6 +11,7 @@ from ..validation import integer
 
 __all__ = ["METHODS", "FigureData", "Panel", "Series", "Sizes"]
 
+
 # series keys, in plotting order
 METHODS = ("dmft", "one-pass", "sim", "sim-one-pass")
 _LABELS = {

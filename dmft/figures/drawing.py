@@ -11,6 +11,7 @@ from .paper import FIGURES
 
 __all__ = ["make_figure", "plot"]
 
+
 _STYLE = {
     "dmft": {"color": "C0", "ls": "-", "lw": 1.8},
     "one-pass": {"color": "C1", "ls": "--", "lw": 1.8},

@@ -19,6 +19,7 @@ from .data import METHODS, Panel, Series
 
 __all__ = ["orientation", "oriented_overlap", "orthogonal_direction", "overlap_panels"]
 
+
 def _unit_rows(directions, K: int) -> np.ndarray:
     U = np.atleast_2d(np.asarray(directions, dtype=np.float64))
     if U.ndim != 2 or U.shape[1] != K:

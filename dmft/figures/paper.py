@@ -12,6 +12,7 @@ from .solving import _params_line, solve_all
 
 __all__ = ["DEFAULT_SIZES", "FIGURES", "FULL_SIZES", "fig1", "fig2", "fig3", "fig4"]
 
+
 DEFAULT_SIZES = {
     "fig1": Sizes(samples=10**6, d=1000, seeds=8),
     "fig2": Sizes(samples=10**6, d=1000, seeds=8),

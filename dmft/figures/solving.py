@@ -13,6 +13,7 @@ from .data import _LABELS, METHODS, Sizes
 
 __all__ = ["solve_all"]
 
+
 def _say(progress: bool | None, message: str) -> None:
     if progress is not False:
         print(message, file=sys.stderr, flush=True)

@@ -7,11 +7,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from solvers.numerics.gauss_hermite import gauss_hermite
 
+from ..problem import Problem
+from ..targets import Target
+from ..validation import integer
 from .quadrature import (
-    _check_degree,
     _error,
     _expect_pair,
     _Grid,
@@ -30,8 +33,9 @@ __all__ = [
     "information_exponent",
 ]
 
-def hermite_coefficients(target, v, degree: int = 6, nodes: int | None = None
-                         ) -> tuple[np.ndarray, np.ndarray]:
+
+def hermite_coefficients(target: str | Target | Problem, v: ArrayLike, degree: int = 6,
+                         nodes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Hermite coefficients of g* along a direction.
 
     Parameters
@@ -50,9 +54,15 @@ def hermite_coefficients(target, v, degree: int = 6, nodes: int | None = None
         c_k = E[g*(z) He_k(<v,z>)] / sqrt(k!), k = 0..degree.
     error : ndarray, shape (degree + 1,)
         Quadrature error estimate: largest |c_k(n nodes) - c_k(m nodes)|, m ~ 3n/4, n/2.
+
+    Examples
+    --------
+    >>> coef, err = hermite_coefficients("he3", [1.0], degree=4, nodes=20)
+    >>> round(float(coef[3]), 6), bool(np.abs(coef[[0, 1, 2, 4]]).max() < 1e-12)  # sqrt(3!)
+    (2.44949, True)
     """
     target = _target_of(target)
-    degree = _check_degree(degree, "degree", 20)
+    degree = integer("degree", degree, 0, 20)
     u = _unit(v, target.K)
 
     def fn(z, y):
@@ -78,6 +88,13 @@ class HermiteExpansion:
         Orthonormal basis, columns b_i.
     norm : float
         sqrt(E[g*^2]) (by Parseval the coefficients' squares sum to at most its square).
+
+    Examples
+    --------
+    >>> expansion = hermite_tensor_coefficients("staircase", degree=2, nodes=20)  # z1 + z1 z2
+    >>> coef, err = expansion.along([1.0, 0.0])  # c_k along z1: only c_1 = 1
+    >>> [round(float(c), 9) + 0.0 for c in coef]
+    [0.0, 1.0, 0.0]
     """
 
     indices: np.ndarray
@@ -102,7 +119,7 @@ class HermiteExpansion:
         return HermiteExpansion(self.indices[keep], self.coef[keep], self.error[keep],
                                 self.basis, self.norm)
 
-    def along(self, v) -> tuple[np.ndarray, np.ndarray]:
+    def along(self, v: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Coefficients c_k(v), k = 0..degree, along a direction, from the multi-index ones.
 
         Uses He_k(<v,z>) = sum_{|alpha| = k} (k! / alpha!) u^alpha He_alpha(b^T z) for a unit v
@@ -137,7 +154,8 @@ def _check_basis(basis, K: int) -> np.ndarray:
     return B
 
 
-def hermite_tensor_coefficients(target, degree: int = 4, basis=None, nodes: int | None = None
+def hermite_tensor_coefficients(target: str | Target | Problem, degree: int = 4,
+                                basis: ArrayLike | None = None, nodes: int | None = None
                                 ) -> HermiteExpansion:
     """Multi-index Hermite expansion of g* up to total degree ``degree``.
 
@@ -154,9 +172,15 @@ def hermite_tensor_coefficients(target, degree: int = 4, basis=None, nodes: int 
     Returns
     -------
     HermiteExpansion
+
+    Examples
+    --------
+    >>> expansion = hermite_tensor_coefficients("staircase", degree=2, nodes=20)  # z1 + z1 z2
+    >>> expansion.support()  # the multi-indices of He_1(z1) and He_1(z1) He_1(z2)
+    [(1, 0), (1, 1)]
     """
     target = _target_of(target)
-    degree = _check_degree(degree, "degree", 8)
+    degree = integer("degree", degree, 0, 8)
     K = target.K
     B = _check_basis(basis, K)
     idx = _multi_indices(K, degree)
@@ -199,8 +223,8 @@ def hermite_tensor_coefficients(target, degree: int = 4, basis=None, nodes: int 
     return HermiteExpansion(idx, coef, err, B, fine.norm)
 
 
-def information_exponent(target, v, max_degree: int = 6, nodes: int | None = None
-                         ) -> int | None:
+def information_exponent(target: str | Target | Problem, v: ArrayLike, max_degree: int = 6,
+                         nodes: int | None = None) -> int | None:
     """Information exponent of g* along v: min{k >= 1 : E[g* He_k(<v,z>)] != 0}.
 
     Parameters
@@ -216,9 +240,16 @@ def information_exponent(target, v, max_degree: int = 6, nodes: int | None = Non
     int or None
         The exponent, or None when every coefficient up to ``max_degree`` is zero within the
         quadrature tolerance (the exponent is then > max_degree, or infinite).
+
+    Examples
+    --------
+    >>> information_exponent("he3", [1.0], nodes=40)
+    3
+    >>> information_exponent("he4", [1.0], max_degree=3, nodes=40) is None
+    True
     """
     target = _target_of(target)
-    max_degree = _check_degree(max_degree, "max_degree", 20, lo=1)
+    max_degree = integer("max_degree", max_degree, 1, 20)
     coef, err = hermite_coefficients(target, v, max_degree, nodes)
     nonzero = np.abs(coef) > _tolerance(err, _grids(target, nodes)[0].norm)
     for k in range(1, max_degree + 1):

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ..problem import Problem
 from ..targets import Target
+from ..validation import integer
 from .hermite import HermiteExpansion, hermite_tensor_coefficients
-from .quadrature import _check_degree, _target_of
+from .quadrature import _target_of
 
 __all__ = ["LeapResult", "leap_exponent", "leap_of_support"]
 
-def leap_of_support(support) -> tuple[int | None, list[tuple[int, ...]]]:
+
+def leap_of_support(support: Iterable[Sequence[int]]
+                    ) -> tuple[int | None, list[tuple[int, ...]]]:
     """Leap complexity of a set of multi-indices (Abbe, Boix-Adsera, Misiakiewicz 2023).
 
     Definition implemented: for the support S (multi-indices alpha != 0 with a non-zero Hermite
@@ -32,6 +38,13 @@ def leap_of_support(support) -> tuple[int | None, list[tuple[int, ...]]]:
         None for an empty support.
     ordering : list of tuples
         An optimal ordering (greedy, smallest new degree first).
+
+    Examples
+    --------
+    >>> leap_of_support([(1, 0), (1, 1)])  # z1 + z1 z2: z2 is reached from z1 with degree 1
+    (1, [(1, 0), (1, 1)])
+    >>> leap_of_support([(1, 0, 0), (1, 1, 1)])[0]  # z1 + z1 z2 z3: z2 and z3 together
+    2
     """
     S = sorted({tuple(int(a) for a in alpha) for alpha in support})
     S = [alpha for alpha in S if sum(alpha) > 0]
@@ -102,7 +115,8 @@ def _depends_on(target: Target, direction: np.ndarray, seed: int = 0, points: in
     return bool(np.any(np.abs(shifted - y) > 1e-9 * (1.0 + np.abs(y))))
 
 
-def leap_exponent(target, degree: int = 4, basis=None, nodes: int | None = None) -> LeapResult:
+def leap_exponent(target: str | Target | Problem, degree: int = 4,
+                  basis: ArrayLike | None = None, nodes: int | None = None) -> LeapResult:
     """Leap exponent of g* in an orthonormal basis, from its Hermite expansion up to ``degree``.
 
     The leap depends on the basis (Abbe et al.'s isoLeap minimises over rotations; that
@@ -120,9 +134,15 @@ def leap_exponent(target, degree: int = 4, basis=None, nodes: int | None = None)
     Returns
     -------
     LeapResult
+
+    Examples
+    --------
+    >>> result = leap_exponent("staircase", nodes=20)
+    >>> result.leap, result.support, result.complete
+    (1, [(1, 0), (1, 1)], True)
     """
     target = _target_of(target)
-    degree = _check_degree(degree, "degree", 8, lo=1)
+    degree = integer("degree", degree, 1, 8)
     return _leap_from(target, hermite_tensor_coefficients(target, degree, basis, nodes), degree)
 
 

@@ -7,13 +7,15 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ..activations import Activation
 from ..problem import Problem
 from ..targets import Target
+from ..validation import integer
 from .hermite import hermite_coefficients, hermite_tensor_coefficients
 from .leap import LeapResult, _leap_from, leap_exponent
 from .quadrature import (
-    _check_degree,
     _check_K,
     _fix_signs,
     _grids,
@@ -38,6 +40,7 @@ from .symmetry import (
 )
 
 __all__ = ["DirectionVerdict", "LearnabilityReport", "analyze"]
+
 
 @dataclass
 class DirectionVerdict:
@@ -164,7 +167,7 @@ class LearnabilityReport:
                 return d
         raise KeyError(f"no direction named {name!r}; have {[d.name for d in self.directions]}")
 
-    def verdict(self, v) -> tuple[int | None, int | None]:
+    def verdict(self, v: ArrayLike) -> tuple[int | None, int | None]:
         """(one-pass step, multi-pass step) at which the overlap along an arbitrary v starts."""
         return (self.one_pass.first_step(v, self.one_pass.direction_tol),
                 self.multi_pass.first_step(v, self.multi_pass.direction_tol))
@@ -285,9 +288,9 @@ def _hard_basis(K: int, learned: np.ndarray) -> np.ndarray:
     return _fix_signs(np.array(cols).T) if cols else np.zeros((K, 0))
 
 
-def analyze(target, *, activation=None, k_max: int = 4, cond_degree: int = 2,
-            max_degree: int = 6, leap_degree: int = 4, nodes: int | None = None,
-            seed: int = 0) -> LearnabilityReport:
+def analyze(target: str | Target | Problem, *, activation: str | Activation | None = None,
+            k_max: int = 4, cond_degree: int = 2, max_degree: int = 6, leap_degree: int = 4,
+            nodes: int | None = None, seed: int = 0) -> LearnabilityReport:
     """Learnability analysis of a target (docs/theory/learnability.md).
 
     Parameters
@@ -313,6 +316,14 @@ def analyze(target, *, activation=None, k_max: int = 4, cond_degree: int = 2,
     Returns
     -------
     LearnabilityReport
+
+    Examples
+    --------
+    >>> report = analyze("he3", nodes=40)  # a generic student
+    >>> report.direction("e1").one_pass, report.direction("e1").multi_pass
+    ('not in O(1) steps', 'learned, step 2')
+    >>> report.verdict([1.0])  # (one-pass step, multi-pass step)
+    (None, 2)
     """
     problem = target if isinstance(target, Problem) else None
     if problem is not None:
@@ -321,10 +332,10 @@ def analyze(target, *, activation=None, k_max: int = 4, cond_degree: int = 2,
         activation = problem.activation
     tgt = _target_of(target)
     K = _check_K(tgt.K)
-    k_max = _check_degree(k_max, "k_max", 12, lo=1)
-    cond_degree = _check_degree(cond_degree, "cond_degree", 4)
-    max_degree = _check_degree(max_degree, "max_degree", 20, lo=1)
-    leap_degree = _check_degree(leap_degree, "leap_degree", 8, lo=1)
+    k_max = integer("k_max", k_max, 1, 12)
+    cond_degree = integer("cond_degree", cond_degree, 0, 4)
+    max_degree = integer("max_degree", max_degree, 1, 20)
+    leap_degree = integer("leap_degree", leap_degree, 1, 8)
     node_counts = _node_counts(K, nodes)
     student = GENERIC_STUDENT if activation is None else student_symmetry(activation)
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from ..activations import Activation
 from ..problem import Problem
 from ..targets import Target
+from ..validation import integer
 from .quadrature import (
     ROUNDING_FLOOR,
     SAFETY,
-    _check_degree,
     _error,
     _fix_signs,
     _Grid,
@@ -39,11 +41,12 @@ __all__ = [
     "moment_vectors",
 ]
 
+
 # eigenvalues of a feature Gram matrix below this fraction of the largest are dependencies
 _GRAM_CUTOFF = 1e-10
 
 
-def moment_vectors(target, k_max: int = 4, nodes: int | None = None
+def moment_vectors(target: str | Target | Problem, k_max: int = 4, nodes: int | None = None
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Moment vectors E[g*(z)^k z], k = 1..k_max.
 
@@ -54,9 +57,15 @@ def moment_vectors(target, k_max: int = 4, nodes: int | None = None
         Quadrature error estimates.
     scale : ndarray, shape (k_max,)
         sqrt(E[g*^(2k)]), the Cauchy-Schwarz bound on |E[g*^k <v,z>]| for unit v.
+
+    Examples
+    --------
+    >>> moments, error, scale = moment_vectors("he3", k_max=3, nodes=20)
+    >>> [round(float(m), 6) + 0.0 for m in moments[:, 0]]  # E[He3(z)^k z], k = 1, 2, 3
+    [0.0, 0.0, 324.0]
     """
     target = _target_of(target)
-    k_max = _check_degree(k_max, "k_max", 12, lo=1)
+    k_max = integer("k_max", k_max, 1, 12)
 
     def moments(grid: _Grid) -> tuple[np.ndarray, np.ndarray]:
         mom, second = np.empty((k_max, target.K)), np.empty(k_max)
@@ -130,7 +139,7 @@ class SubspaceSequence:
         cols = [s.basis for s in parts if s.dim]
         return np.concatenate(cols, axis=1) if cols else np.zeros((K, 0))
 
-    def first_step(self, v, tol: float = 1e-6) -> int | None:
+    def first_step(self, v: ArrayLike, tol: float = 1e-6) -> int | None:
         """First step t whose U_t has a component |P_{U_t} v| > tol (overlap along v != 0)."""
         u = _unit(v, self.new[0].basis.shape[0])
         for t in range(1, len(self.new) + 1):
@@ -271,7 +280,8 @@ def _feature_factory(kind: str, step: int, k_max: int, cond_degree: int, U: np.n
     return features_for, (tuple(pairs), cond_degree)
 
 
-def moment_subspace(target, k_max: int = 4, nodes: int | None = None) -> Subspace:
+def moment_subspace(target: str | Target | Problem, k_max: int = 4, nodes: int | None = None
+                    ) -> Subspace:
     """The two-step test (docs/theory/learnability.md): span{E[g*(z)^k z] : k = 1..k_max}.
 
     These are the directions v with some moment E[g*^k <v,z>] != 0; for a generic student,
@@ -283,16 +293,24 @@ def moment_subspace(target, k_max: int = 4, nodes: int | None = None) -> Subspac
     Returns
     -------
     Subspace
+
+    Examples
+    --------
+    >>> moment_subspace("he3", nodes=40).dim  # E[He3(z)^3 z] != 0: learned at step 2
+    1
+    >>> moment_subspace("he4", nodes=40).dim  # even target: every moment vanishes
+    0
     """
     target = _target_of(target)
-    k_max = _check_degree(k_max, "k_max", 12, lo=1)
+    k_max = integer("k_max", k_max, 1, 12)
     U0 = np.zeros((target.K, 0))
     factory, key = _feature_factory("multi-pass", 2, k_max, 0, U0, GENERIC_STUDENT)
     return _subspace_from(target, nodes, factory, U0, key)
 
 
-def learned_subspaces(target, kind: str = "multi-pass", k_max: int = 4, cond_degree: int = 2,
-                      nodes: int | None = None, activation=None) -> SubspaceSequence:
+def learned_subspaces(target: str | Target | Problem, kind: str = "multi-pass", k_max: int = 4,
+                      cond_degree: int = 2, nodes: int | None = None,
+                      activation: str | Activation | None = None) -> SubspaceSequence:
     """Subspaces learned at steps 1, 2, ... from M_0 = 0 (docs/guide/learnability.md).
 
     Parameters
@@ -312,6 +330,12 @@ def learned_subspaces(target, kind: str = "multi-pass", k_max: int = 4, cond_deg
     Returns
     -------
     SubspaceSequence
+
+    Examples
+    --------
+    >>> staircase = learned_subspaces("staircase", nodes=40)  # z1 + z1 z2
+    >>> [new.dim for new in staircase.new], staircase.first_step([0.0, 1.0])
+    ([1, 1], 2)
     """
     if activation is None and isinstance(target, Problem):
         activation = target.activation
@@ -319,8 +343,8 @@ def learned_subspaces(target, kind: str = "multi-pass", k_max: int = 4, cond_deg
     sym = GENERIC_STUDENT if activation is None else student_symmetry(activation)
     if kind not in ("multi-pass", "one-pass"):
         raise ValueError(f"kind must be 'multi-pass' or 'one-pass', got {kind!r}")
-    k_max = _check_degree(k_max, "k_max", 12, lo=1)
-    cond_degree = _check_degree(cond_degree, "cond_degree", 4)
+    k_max = integer("k_max", k_max, 1, 12)
+    cond_degree = integer("cond_degree", cond_degree, 0, 4)
     K = target.K
     U = np.zeros((K, 0))
     new = []

@@ -7,8 +7,10 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from ..activations import get_activation
+from ..activations import Activation, get_activation
+from ..problem import Problem
 from ..targets import Target
 from .quadrature import _fix_signs, _target_of, _unit
 
@@ -19,6 +21,7 @@ __all__ = [
     "orthogonal_even_partner",
     "student_symmetry",
 ]
+
 
 @dataclass(frozen=True)
 class StudentSymmetry:
@@ -44,7 +47,7 @@ class StudentSymmetry:
 GENERIC_STUDENT = StudentSymmetry(None, "mixed", "generic")
 
 
-def student_symmetry(activation) -> StudentSymmetry:
+def student_symmetry(activation: str | Activation) -> StudentSymmetry:
     """Parities of sigma and sigma', checked numerically on x in [0.05, 4] against -x.
 
     Parameters
@@ -54,6 +57,13 @@ def student_symmetry(activation) -> StudentSymmetry:
     Returns
     -------
     StudentSymmetry
+
+    Examples
+    --------
+    >>> student_symmetry("tanh")
+    StudentSymmetry(sigma='odd', dsigma='even', name='tanh')
+    >>> student_symmetry("relu").dsigma  # relu' = 1/2 + sign(h)/2
+    'const+odd'
     """
     act = get_activation(activation)
     x = np.linspace(0.05, 4.0, 64)
@@ -94,7 +104,8 @@ def _invariant(target: Target, transform, points: int, seed: int) -> bool:
     return bool(np.all(np.abs(y2 - y) <= 1e-8 * (1.0 + np.abs(y) + np.abs(y2))))
 
 
-def is_even_symmetric(target, v, points: int = 2000, seed: int = 0) -> bool:
+def is_even_symmetric(target: str | Target | Problem, v: ArrayLike, points: int = 2000,
+                      seed: int = 0) -> bool:
     """Is g*(R_v z) = g*(z) with R_v = I - 2 v v^T the reflection along v?
 
     Checked on ``points`` random z ~ N(0, I_K) (seeded) with relative tolerance 1e-8.
@@ -113,13 +124,21 @@ def is_even_symmetric(target, v, points: int = 2000, seed: int = 0) -> bool:
     Returns
     -------
     bool
+
+    Examples
+    --------
+    >>> is_even_symmetric("he4", [1.0]), is_even_symmetric("he3", [1.0])
+    (True, False)
+    >>> is_even_symmetric("tanh-sum", [1.0, -1.0])  # tanh z1 + tanh z2 is symmetric in z1 <-> z2
+    True
     """
     target = _target_of(target)
     u = _unit(v, target.K)
     return _invariant(target, lambda z: _reflect(z, u), points, seed)
 
 
-def orthogonal_even_partner(target, v, within=None, points: int = 2000, seed: int = 0
+def orthogonal_even_partner(target: str | Target | Problem, v: ArrayLike,
+                            within: ArrayLike | None = None, points: int = 2000, seed: int = 0
                             ) -> np.ndarray | None:
     """A direction w orthogonal to v with g*(R_w R_v z) = g*(z), if one is found.
 
@@ -143,6 +162,13 @@ def orthogonal_even_partner(target, v, within=None, points: int = 2000, seed: in
     Returns
     -------
     ndarray of shape (K,) or None
+
+    Examples
+    --------
+    >>> orthogonal_even_partner("z1z2z3-he3", [1.0, 0.0, 0.0, 0.0]).tolist()  # z1 z2 z3 + He3(z4)
+    [0.0, 1.0, 0.0, 0.0]
+    >>> orthogonal_even_partner("he3", [1.0]) is None
+    True
     """
     target = _target_of(target)
     K = target.K
