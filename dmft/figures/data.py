@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..trajectory import Trajectory
 from ..validation import integer
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["METHODS", "FigureData", "Panel", "Series", "Sizes"]
 
@@ -36,6 +41,11 @@ class Sizes:
         Independent simulation runs per curve (>= 2, for a standard error).
     seed : int
         Master seed of every solver call (>= 0).
+
+    Examples
+    --------
+    >>> Sizes(samples=1e6, d=1000, seeds=8).describe()
+    'DMFT S = 1e+06; simulations d = 1000, 8 seeds'
     """
 
     samples: int
@@ -105,6 +115,13 @@ class FigureData:
         Rows of panels.
     trajectories : dict of str -> Trajectory
         Keyed ``"<case>/<method>"``, e.g. ``"he3/dmft"``.
+
+    Examples
+    --------
+    >>> from dmft.figures import fig1
+    >>> data = fig1(Sizes(samples=10**5, d=200, seeds=4), targets=("he3",))  # doctest: +SKIP
+    >>> data.panel("g* = he3").series["dmft"].y  # doctest: +SKIP
+    >>> data.plot().savefig("fig1.png"); data.save("fig1.h5")  # doctest: +SKIP
     """
 
     name: str
@@ -122,13 +139,13 @@ class FigureData:
         titles = [p.title for row in self.panels for p in row]
         raise ValueError(f"no panel titled {title!r}; panels: {titles}")
 
-    def plot(self):
+    def plot(self) -> Figure:
         """The matplotlib figure (see :func:`plot`)."""
         from .drawing import plot
 
         return plot(self)
 
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike) -> None:
         """Write all trajectories to one HDF5 file, one group per key (atomic write)."""
         from ..io import atomic_h5file, write_group
 

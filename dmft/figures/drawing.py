@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .data import METHODS, FigureData, Panel, Sizes
 from .paper import FIGURES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["make_figure", "plot"]
 
@@ -21,13 +26,19 @@ _STYLE = {
 }
 
 
-def plot(data: FigureData):
+def plot(data: FigureData) -> Figure:
     """Draw a :class:`FigureData`: theory lines (DMFT with a +-SE band), simulation dots with
     error bars, the parameters printed under the panels.
 
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from dmft.figures import fig3
+    >>> figure = plot(fig3(Sizes(samples=10**5, d=200, seeds=4)))  # doctest: +SKIP
+    >>> figure.savefig("fig3.pdf")  # doctest: +SKIP
     """
     import matplotlib
 
@@ -80,8 +91,9 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(textwrap.wrap(text, width))
 
 
-def make_figure(name: str, out, *, full: bool = False, sizes: Sizes | None = None,
-                data_out=None, progress: bool | None = None) -> FigureData:
+def make_figure(name: str, out: str | os.PathLike, *, full: bool = False,
+                sizes: Sizes | None = None, data_out: str | os.PathLike | None = None,
+                progress: bool | None = None) -> FigureData:
     """Compute figure ``name`` and save it to ``out`` (any matplotlib format).
 
     Parameters
@@ -95,6 +107,15 @@ def make_figure(name: str, out, *, full: bool = False, sizes: Sizes | None = Non
     data_out : str or Path, optional
         Also save the trajectories (HDF5, one group per curve).
     progress : bool, optional
+
+    Returns
+    -------
+    FigureData
+        The data drawn.
+
+    Examples
+    --------
+    >>> make_figure("fig1", "fig1.png", data_out="fig1.h5")  # doctest: +SKIP
     """
     if name not in FIGURES:
         raise ValueError(f"figure {name!r} is not valid; allowed: {tuple(FIGURES)}")

@@ -9,9 +9,10 @@ plotted" in docs/reproducing-the-paper.md).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..stats import mean_se
 from ..trajectory import Trajectory
@@ -30,7 +31,7 @@ def _unit_rows(directions, K: int) -> np.ndarray:
     return U / norms[:, None]
 
 
-def orientation(traj: Trajectory, directions) -> np.ndarray:
+def orientation(traj: Trajectory, directions: ArrayLike) -> np.ndarray:
     """Signs o (P, n_dir) making each unit class's mean overlap with each direction >= 0 at the
     last time of ``traj`` (classes: a_j > 0 and a_j < 0; +1 where the mean is exactly 0).
 
@@ -42,6 +43,17 @@ def orientation(traj: Trajectory, directions) -> np.ndarray:
     Returns
     -------
     ndarray, shape (P, n_dir), entries +-1
+
+    Examples
+    --------
+    >>> import dmft
+    >>> prob = dmft.Problem(target="tanh-sum", P=2, activation="relu", T=2)  # a = (+, -) / sqrt(2)
+    >>> M = np.array([np.zeros((2, 2)), [[0.3, 0.1], [-0.2, 0.0]]])  # (T, P, K)
+    >>> traj = dmft.Trajectory(problem=prob, M=M, M_se=np.full_like(M, 0.01),
+    ...                        Q=np.tile(np.eye(2), (2, 1, 1)), e_train=np.zeros(2),
+    ...                        e_gen=np.zeros(2))
+    >>> orientation(traj, [1.0, 0.0]).tolist()  # unit 1 (a < 0) ends negative along z1
+    [[1.0], [-1.0]]
     """
     U = _unit_rows(directions, traj.problem.K)
     last = traj.M[-1] @ U.T  # (P, n_dir)
@@ -53,8 +65,8 @@ def orientation(traj: Trajectory, directions) -> np.ndarray:
     return out
 
 
-def oriented_overlap(traj: Trajectory, directions,
-                     signs: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+def oriented_overlap(traj: Trajectory, directions: ArrayLike,
+                     signs: ArrayLike | None = None) -> tuple[np.ndarray, ...]:
     """Mean oriented overlap of ``traj`` with some directions of R^K (module docstring).
 
     Parameters
@@ -75,6 +87,18 @@ def oriented_overlap(traj: Trajectory, directions,
         ``o_ji M_t[j] . u_i`` in column ``j * n_dir + i``, and standard errors (entries of a
         row of M treated as independent, as in :meth:`Trajectory.overlap_along`; exact for
         coordinate directions and for simulations).
+
+    Examples
+    --------
+    >>> import dmft
+    >>> prob = dmft.Problem(target="tanh-sum", P=2, activation="relu", T=2)
+    >>> M = np.array([np.zeros((2, 2)), [[0.3, 0.1], [-0.2, 0.0]]])  # (T, P, K)
+    >>> traj = dmft.Trajectory(problem=prob, M=M, M_se=np.full_like(M, 0.01),
+    ...                        Q=np.tile(np.eye(2), (2, 1, 1)), e_train=np.zeros(2),
+    ...                        e_gen=np.zeros(2))
+    >>> y, se, parts, parts_se = oriented_overlap(traj, [1.0, 0.0])
+    >>> y.tolist(), se.tolist(), parts[-1].tolist()  # mean of (0.3, +0.2)
+    ([0.0, 0.25], [0.01, 0.01], [0.3, 0.2])
     """
     U = _unit_rows(directions, traj.problem.K)
     T, P = traj.T, traj.problem.P
@@ -93,8 +117,23 @@ def oriented_overlap(traj: Trajectory, directions,
     return parts.mean(axis=1), parts_se.mean(axis=1), parts, parts_se
 
 
-def orthogonal_direction(v) -> np.ndarray:
-    """The unit vector of R^2 orthogonal to ``v`` (rotated by +90 degrees)."""
+def orthogonal_direction(v: ArrayLike) -> np.ndarray:
+    """The unit vector of R^2 orthogonal to ``v`` (rotated by +90 degrees).
+
+    Parameters
+    ----------
+    v : array of shape (2,)
+        Non-zero.
+
+    Returns
+    -------
+    ndarray, shape (2,)
+
+    Examples
+    --------
+    >>> orthogonal_direction([3.0, 4.0]).tolist()
+    [-0.8, 0.6]
+    """
     v = np.asarray(v, dtype=np.float64).reshape(-1)
     if v.shape != (2,) or not np.linalg.norm(v) > 0:
         raise ValueError(f"orthogonal_direction needs a non-zero vector of R^2, got {v.tolist()}")
@@ -107,7 +146,8 @@ def _series(method: str, traj: Trajectory, directions, signs, x_scale: float) ->
     return Series(method=method, x=traj.t / x_scale, y=y, se=se, parts=parts, parts_se=parts_se)
 
 
-def overlap_panels(trajectories: dict[str, Trajectory], rows: Sequence[tuple[str, str, object]],
+def overlap_panels(trajectories: Mapping[str, Trajectory],
+                   rows: Sequence[tuple[str, str, ArrayLike]],
                    xlabel: str = "step t", x_scale: float = 1.0) -> list[Panel]:
     """One panel per ``(title, ylabel, directions)`` with a series per available method.
 
@@ -123,6 +163,20 @@ def overlap_panels(trajectories: dict[str, Trajectory], rows: Sequence[tuple[str
     xlabel : str
     x_scale : float
         x = t / x_scale (e.g. the number of blocks, for epochs).
+
+    Returns
+    -------
+    list of Panel
+        One per row, in order.
+
+    Examples
+    --------
+    >>> import dmft
+    >>> from dmft.figures import Sizes, solve_all
+    >>> prob = dmft.Problem(target="he3", P=1, activation="relu", alpha=3.0, eta=0.1, T=4)
+    >>> runs = solve_all(prob, Sizes(samples=10**5, d=200, seeds=4))  # doctest: +SKIP
+    >>> (panel,) = overlap_panels(runs, [("He3", "overlap", [1.0])])  # doctest: +SKIP
+    >>> panel.series["dmft"].y, panel.series["sim"].se  # doctest: +SKIP
     """
     reference = trajectories.get("dmft") or next(iter(trajectories.values()))
     panels = []

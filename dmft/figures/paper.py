@@ -65,6 +65,12 @@ def fig1(sizes: Sizes | None = None, *, full: bool = False, T: int = 7,
     -------
     FigureData
         One row of panels titled by target; trajectories ``"<target>/<method>"``.
+
+    Examples
+    --------
+    >>> data = fig1(Sizes(samples=10**5, d=200, seeds=4), progress=False)  # doctest: +SKIP
+    >>> data.panel("g* = he3").series["dmft"].y  # multi-pass: grows from step 2  # doctest: +SKIP
+    >>> data.plot().savefig("fig1.png")  # doctest: +SKIP
     """
     sizes = _sizes("fig1", sizes, full)
     row, trajs = [], {}
@@ -104,6 +110,11 @@ def fig2(sizes: Sizes | None = None, *, full: bool = False, eta: float = 0.2, T:
     FigureData
         Rows "overlap along C1", "orthogonal overlap"; panel titles
         ``"<target>: along C1"`` and ``"<target>: orthogonal"``.
+
+    Examples
+    --------
+    >>> data = fig2(Sizes(samples=10**5, d=200, seeds=4), progress=False)  # doctest: +SKIP
+    >>> data.panel("tanh-he1-he3 (P = 2): orthogonal").series["dmft"].y  # doctest: +SKIP
     """
     from ..gaussian import first_hermite
 
@@ -154,6 +165,11 @@ def fig3(sizes: Sizes | None = None, *, full: bool = False, T: int = 7,
     -------
     FigureData
         One row: panels ``"along z4"`` and ``"along z1, z2, z3"``.
+
+    Examples
+    --------
+    >>> data = fig3(Sizes(samples=10**5, d=200, seeds=4), progress=False)  # doctest: +SKIP
+    >>> data.panel("along z4").series["dmft"].y  # doctest: +SKIP
     """
     sizes = _sizes("fig3", sizes, full)
     prob = _fig3_problem(T)
@@ -192,6 +208,12 @@ def fig4(sizes: Sizes | None = None, *, full: bool = False, n_blocks: int = 5,
     FigureData
         Panels ``"cyclic: along z4"``, ``"cyclic: along z1, z2, z3"``,
         ``"bernoulli: along z4"``, ``"bernoulli: along z1, z2, z3"``.
+
+    Examples
+    --------
+    >>> sizes = Sizes(samples=10**5, d=200, seeds=4)
+    >>> data = fig4(sizes, epochs=2, progress=False)  # doctest: +SKIP
+    >>> data.panel("cyclic: along z4").series["dmft"].x  # in epochs  # doctest: +SKIP
     """
     sizes = _sizes("fig4", sizes, full)
     rows, trajs = [], {}

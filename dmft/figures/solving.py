@@ -46,6 +46,14 @@ def solve_all(problem: Problem, sizes: Sizes, *, one_pass_problem: Problem | Non
     -------
     dict of method -> Trajectory
         Keys ``methods`` (default ``"dmft"``, ``"one-pass"``, ``"sim"``, ``"sim-one-pass"``).
+
+    Examples
+    --------
+    >>> import dmft
+    >>> prob = dmft.Problem(target="he3", P=1, activation="relu", alpha=3.0, eta=0.1, T=4)
+    >>> runs = solve_all(prob, Sizes(samples=10**5, d=200, seeds=4),
+    ...                  methods=("dmft", "one-pass"), progress=False)  # doctest: +SKIP
+    >>> runs["dmft"].M[:, 0, 0], runs["one-pass"].M[:, 0, 0]  # doctest: +SKIP
     """
     from ..api import simulate, solve
 
