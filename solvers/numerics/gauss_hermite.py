@@ -38,9 +38,9 @@ def gauss_hermite(n: int) -> tuple[np.ndarray, np.ndarray]:
     Up to 300 nodes this is numpy's ``hermegauss``. Beyond, where it overflows, the nodes
     are the eigenvalues of the Jacobi matrix found by Sturm-sequence bisection and refined by
     safeguarded Newton steps on He_n, and the weights are 1 / (n h_{n-1}(x)^2), h_k the
-    orthonormal Hermite polynomials, in logarithms: O(n^2) operations (0.9 s for n = 3000).
+    orthonormal Hermite polynomials, in logarithms: O(n^2) operations (about 1 s for n = 3000).
     Measured against 40-digit arithmetic at n = 400 to 3000: nodes to 1e-15 relative, weights
-    to 4e-13 relative.
+    to 7e-13 relative (scipy's roots_hermitenorm: 1.5e-12 and 1.4e-12 at n = 3000).
 
     Examples
     --------
