@@ -1,10 +1,10 @@
-"""The paper's figures (SPEC 10) at reduced size: their claims, and the comparison layer's verdict
-on the sharp reference case (SPEC 9).
+"""The paper's figures (docs/reproducing-the-paper.md) at reduced size: their claims, and the
+comparison layer's verdict on the sharp reference case (docs/validation.md).
 
 Claims are checked on the individual overlaps ``Series.parts`` with their own standard errors.
 "Within k SE of 0" over many entries uses the Bonferroni-corrected critical value of a family-wise
 k-sigma test (as dmft.compare does); deterministic quadrature results (standard error 0) get an
-absolute floor of 1e-8, far above the one-pass quadrature error (~1e-10 per step, SPEC 6 solver)
+absolute floor of 1e-8, far above the one-pass quadrature error (~1e-10 per step, one-pass solver)
 and far below every signal tested here (>= 1e-3).
 """
 
@@ -77,7 +77,8 @@ def fig1_theory():
     ("tanh", np.tanh), ("he3", lambda x: x**3 - 3 * x), ("he4", lambda x: x**4 - 6 * x**2 + 3),
 ])
 def test_fig1_first_step_matches_closed_form(fig1_theory, target, g):
-    # SPEC 7: M_1 = eta alpha a E[relu'(h0)] E[g z] = 0.1 * 3 * 1 * 1/2 * E[g z] (zero for He_k>1)
+    # closed form (docs/theory/learnability.md): M_1 = eta alpha a E[relu'(h0)] E[g z]
+    # = 0.1 * 3 * 1 * 1/2 * E[g z] (zero for He_k>1)
     m1 = 0.1 * 3.0 * 0.5 * expect_gz(g)
     panel = fig1_theory.panel(f"g* = {target}")
     dm, op = panel.series["dmft"], panel.series["one-pass"]
@@ -90,7 +91,7 @@ def test_fig1_first_step_matches_closed_form(fig1_theory, target, g):
 def test_fig1_he3_learned_by_multipass_only(fig1_theory):
     panel = fig1_theory.panel("g* = he3")
     dm, op = panel.series["dmft"], panel.series["one-pass"]
-    # multi-pass: beyond 5 SE from step 2 on (SPEC 10: "only multi-pass, from step 2")
+    # multi-pass: beyond 5 SE from step 2 on (the paper's claim: "only multi-pass, from step 2")
     z = np.abs(dm.parts[2:, 0]) / dm.parts_se[2:, 0]
     assert np.all(z > 5), f"He3 multi-pass |M_t| / SE for t >= 2: {z}"
     assert_zero(op.parts[1:], op.parts_se[1:], "He3 one-pass theory")
@@ -180,7 +181,7 @@ def test_fig4_bernoulli_departs_early(fig4_multipass):
     assert s.y[6] > 3 * s.se[6], f"bernoulli z4 overlap at t = 6: {s.y[6]} ± {s.se[6]}"
 
 
-# ----------------------------------------------------------------------------- compare (SPEC 9)
+# ------------------------------------------------------- compare (docs/validation.md, sharp case)
 def _reference_simulations(problem: dmft.Problem, data) -> list[Trajectory]:
     """The stored per-seed simulations as Trajectories (mean and standard error over seeds)."""
     sims = []
@@ -287,12 +288,20 @@ def test_orthogonal_direction():
 @pytest.mark.parametrize("kwargs, exc, match", [
     ({"samples": 0, "d": 10, "seeds": 2}, ValueError, "samples"),
     ({"samples": 10, "d": 10, "seeds": 1}, ValueError, "seeds"),
-    ({"samples": 1.5, "d": 10, "seeds": 2}, TypeError, "samples"),
+    ({"samples": 1.5, "d": 10, "seeds": 2}, ValueError, "samples"),
+    ({"samples": True, "d": 10, "seeds": 2}, TypeError, "samples"),
+    ({"samples": "10", "d": 10, "seeds": 2}, TypeError, "samples"),
     ({"samples": 10, "d": 10, "seeds": 2, "seed": -1}, ValueError, "seed"),
 ])
 def test_sizes_validation(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         F.Sizes(**kwargs)
+
+
+def test_sizes_accept_integral_floats():
+    sizes = F.Sizes(samples=1e6, d=3000.0, seeds=8)
+    assert (sizes.samples, sizes.d, sizes.seeds) == (10**6, 3000, 8)
+    assert all(type(v) is int for v in (sizes.samples, sizes.d, sizes.seeds, sizes.seed))
 
 
 def test_bad_methods_and_directions():

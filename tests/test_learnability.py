@@ -1,4 +1,5 @@
-"""Learnability analysis (SPEC 7): quadrature, Hermite coefficients, exponents, M_1, verdicts.
+"""Learnability analysis (docs/theory/learnability.md): quadrature, Hermite coefficients,
+exponents, M_1, verdicts.
 
 References are independent of the code under test: Gaussian moments and Hermite algebra in
 closed form, scipy's adaptive 1-D quadrature, brute force over orderings, and a Monte Carlo
@@ -64,10 +65,21 @@ def test_gaussian_grid_integrates_polynomials_exactly():
     assert abs(w @ (z[0] * z[1] ** 2)) < 1e-14
 
 
-@pytest.mark.parametrize("bad", [0, 5, 2.0, True])
-def test_gaussian_grid_rejects_bad_K(bad):
-    with pytest.raises(ValueError, match="K must be"):
+@pytest.mark.parametrize("bad, exc", [(0, ValueError), (5, ValueError), (2.5, ValueError),
+                                      (True, TypeError), ("2", TypeError)])
+def test_gaussian_grid_rejects_bad_K(bad, exc):
+    with pytest.raises(exc, match="K must be"):
         L.gaussian_grid(bad, 10)
+
+
+def test_gaussian_grid_accepts_integral_floats():
+    """As every integer argument of the package (dmft.validation): 2.0 means 2."""
+    z, w = L.gaussian_grid(2.0, 10.0)
+    z_int, w_int = L.gaussian_grid(2, 10)
+    np.testing.assert_array_equal(z, z_int)
+    np.testing.assert_array_equal(w, w_int)
+    with pytest.raises(ValueError, match="n must be"):
+        L.gaussian_grid(2, 1)
 
 
 def test_quadrature_error_estimate_bounds_the_actual_error():
@@ -264,7 +276,8 @@ def test_mean_activation_derivative(act, q):
 
 
 def test_step1_overlap_paper_value():
-    """SPEC 7: alpha 3, eta 0.2, ReLU, tanh(z1 + He3(z2)), a = +-1/sqrt(2): |M_1 row| = 0.0988."""
+    """docs/theory/learnability.md: alpha 3, eta 0.2, ReLU, tanh(z1 + He3(z2)),
+    a = +-1/sqrt(2): |M_1 row| = 0.0988."""
     prob = dmft.Problem(target="tanh-he1-he3", P=2, activation="relu", alpha=3.0, eta=0.2)
     M1 = L.step1_overlap(prob)
     np.testing.assert_allclose(np.linalg.norm(M1, axis=1), 0.0988, atol=5e-5)

@@ -1,4 +1,5 @@
-"""The learnability verdicts (dmft.learnability, SPEC 7) confirmed by the solvers.
+"""The learnability verdicts (dmft.learnability, docs/theory/learnability.md) confirmed by the
+solvers.
 
 For every direction the report lists (basis directions, C_1 and its complement, principal
 directions of the learned and hard subspaces):
@@ -63,9 +64,9 @@ def _check_verdicts(prob, traj, report) -> list[str]:
 
 # (target, P, activation, samples, alpha, eta, horizon): the paper's targets with the paper's
 # ReLU student, and one case where the student's parity matters (odd tanh: the staircase e2
-# becomes hard). tanh(z1 + He3(z2)) uses eta = 0.5 (SPEC 9's sharp case): at eta = 0.2 the
-# complement of C_1 moves by only ~1e-3 at t = 2 (measured), and at eta = 0.5 by ~4e-3, whose
-# 5 SE need S ~ 3e6; nothing is predicted hard there, so its horizon is t = 2 (T = 3).
+# becomes hard). tanh(z1 + He3(z2)) uses eta = 0.5 (the sharp case of docs/validation.md): at
+# eta = 0.2 the complement of C_1 moves by only ~1e-3 at t = 2 (measured), and at eta = 0.5 by
+# ~4e-3, whose 5 SE need S ~ 3e6; nothing is predicted hard there, so its horizon is t = 2 (T = 3).
 CASES = [
     ("he3", 1, "relu", 500_000, ALPHA, ETA, T),
     ("he2", 1, "relu", 200_000, ALPHA, ETA, T),
