@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import secrets
-import shutil
-import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +25,20 @@ FORMAT_VERSION = 1
 class atomic_path:
     """Context manager yielding a temporary path next to ``path``, renamed onto it on success.
 
-    An exception (or a kill) before the rename leaves the destination untouched.
+    The temporary file is ``.<name>.<random>.tmp`` in the destination directory (same file
+    system, so ``os.replace`` is atomic), created empty with permissions ``0o666 & ~umask``.
+    On success it is fsync'ed and renamed onto ``path``; on an exception it is removed and the
+    destination is untouched. A process killed part-way leaves the destination untouched and
+    the hidden temporary file behind (safe to delete).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> with atomic_path(out) as tmp:
+    ...     _ = tmp.write_text("complete or absent")
+    >>> out.read_text()
+    'complete or absent'
     """
 
     def __init__(self, path) -> None:
@@ -37,84 +46,49 @@ class atomic_path:
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        os.close(fd)
-        self.tmp = Path(tmp)
-        return self.tmp
+        while True:
+            tmp = self.path.parent / f".{self.path.name}.{secrets.token_hex(6)}.tmp"
+            try:
+                # not tempfile.mkstemp: its mode 0o600 would carry over to the destination
+                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            except FileExistsError:
+                continue
+            self.tmp = tmp
+            return tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
-
-
-_AT_FDCWD = -100  # linkat(2) constants (Linux)
-_AT_SYMLINK_FOLLOW = 0x400
-
-
-def _open_anonymous(directory: Path):
-    """A binary file object on an unnamed file in ``directory`` (Linux O_TMPFILE), else None.
-
-    The kernel frees an unnamed file when its process dies, so a write killed part-way leaves
-    nothing behind, unlike a named temporary file.
-    """
-    flag = getattr(os, "O_TMPFILE", None)
-    if flag is None or not sys.platform.startswith("linux"):
-        return None
-    try:
-        fd = os.open(directory, flag | os.O_RDWR, 0o666)
-    except OSError:  # file system without O_TMPFILE support
-        return None
-    return os.fdopen(fd, "w+b")
-
-
-def _link_anonymous(fobj, dest: Path) -> None:
-    """Give the unnamed file behind ``fobj`` the name ``dest`` (which must not exist)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    src = f"/proc/self/fd/{fobj.fileno()}".encode()
-    if libc.linkat(_AT_FDCWD, src, _AT_FDCWD, os.fsencode(dest), _AT_SYMLINK_FOLLOW) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), str(dest))
+        try:
+            if exc_type is None:
+                fd = os.open(self.tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)  # the data reach the disk before the name does
+                finally:
+                    os.close(fd)
+                os.replace(self.tmp, self.path)
+        finally:
+            self.tmp.unlink(missing_ok=True)  # no-op after a successful replace
 
 
 @contextmanager
 def atomic_h5file(path) -> Iterator[h5py.File]:
     """Yield an HDF5 file open for writing that appears at ``path`` only if the block succeeds.
 
-    On Linux the data go to an unnamed file (O_TMPFILE) in the destination directory, which is
-    fsync'ed, linked under a temporary name and renamed onto ``path`` (``os.replace``): an
-    exception or even a kill during the write leaves the old file (or no file) and no temporary
-    file. Elsewhere a named temporary file is used (:class:`atomic_path`); an exception removes
-    it, a kill can leave it behind.
+    The file is written under a temporary name in the destination directory and renamed onto
+    ``path`` (:class:`atomic_path`): an exception during the write leaves the old file (or no
+    file) and no temporary file.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "data.h5"
+    >>> with atomic_h5file(out) as f:
+    ...     f["x"] = [1.0, 2.0]
+    >>> with h5py.File(out, "r") as f:
+    ...     f["x"][()].tolist()
+    [1.0, 2.0]
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fobj = _open_anonymous(path.parent)
-    if fobj is None:
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-            yield f
-        return
-    with fobj:
-        with h5py.File(fobj, "w") as f:
-            yield f
-        fobj.flush()
-        os.fsync(fobj.fileno())
-        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        try:
-            _link_anonymous(fobj, tmp)
-        except OSError:  # e.g. /proc not mounted: copy the finished file instead
-            fobj.seek(0)
-            with atomic_path(path) as named, open(named, "wb") as out:
-                shutil.copyfileobj(fobj, out)
-            return
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        yield f
 
 
 def _json_default(obj):
