@@ -54,6 +54,15 @@ def test_user_objects_and_numpy_scalars_are_accepted():
     assert type(p.P) is int and type(p.alpha) is float and p.alpha == 0.5
 
 
+def test_integral_floats_are_accepted_as_integers():
+    p = dmft.Problem(P=2.0, T=7.0)
+    assert (p.P, p.T) == (2, 7) and type(p.P) is int and type(p.T) is int
+    assert dmft.Problem(P=np.float64(3.0), T=1e1).T == 10
+    assert p == dmft.Problem(P=2, T=7)
+    assert Cyclic(4.0) == Cyclic(4) and type(Cyclic(4.0).n_blocks) is int
+    assert dmft.Problem(schedule="cyclic(1e3)").schedule == Cyclic(1000)
+
+
 def test_arrays_are_copied_and_read_only():
     a = np.array([0.3, -0.2])
     p = dmft.Problem(a=a)
@@ -113,31 +122,33 @@ def test_from_dict_needs_user_objects():
 # ============================================================================ Problem: invalid
 # one case per field and failure kind: (field, value, exception, regex naming field, value, range)
 _INVALID = [
-    ("alpha", 0.0, ValueError, r"alpha must be finite and in \(0, inf\), got 0\.0"),
-    ("alpha", -3.0, ValueError, r"alpha must be finite and in \(0, inf\), got -3\.0"),
-    ("alpha", float("nan"), ValueError, r"alpha must be finite and in \(0, inf\), got nan"),
-    ("alpha", float("inf"), ValueError, r"alpha must be finite and in \(0, inf\), got inf"),
+    ("alpha", 0.0, ValueError, r"alpha must be finite and > 0, got 0\.0"),
+    ("alpha", -3.0, ValueError, r"alpha must be finite and > 0, got -3\.0"),
+    ("alpha", float("nan"), ValueError, r"alpha must be finite and > 0, got nan"),
+    ("alpha", float("inf"), ValueError, r"alpha must be finite and > 0, got inf"),
     ("alpha", "3", TypeError, r"alpha must be a real number, got '3'"),
     ("alpha", True, TypeError, r"alpha must be a real number, got True"),
     ("alpha", None, TypeError, r"alpha must be a real number, got None"),
     ("alpha", 1 + 2j, TypeError, r"alpha must be a real number, got \(1\+2j\)"),
-    ("eta", 0, ValueError, r"eta must be finite and in \(0, inf\), got 0"),
-    ("eta", -0.1, ValueError, r"eta must be finite and in \(0, inf\), got -0\.1"),
-    ("eta", float("inf"), ValueError, r"eta must be finite and in \(0, inf\), got inf"),
+    ("eta", 0, ValueError, r"eta must be finite and > 0, got 0"),
+    ("eta", -0.1, ValueError, r"eta must be finite and > 0, got -0\.1"),
+    ("eta", float("inf"), ValueError, r"eta must be finite and > 0, got inf"),
     ("eta", [0.1], TypeError, r"eta must be a real number, got \[0\.1\]"),
-    ("lam", -1e-9, ValueError, r"lam must be finite and in \[0, inf\), got -1e-09"),
-    ("lam", float("nan"), ValueError, r"lam must be finite and in \[0, inf\), got nan"),
+    ("lam", -1e-9, ValueError, r"lam must be finite and >= 0, got -1e-09"),
+    ("lam", float("nan"), ValueError, r"lam must be finite and >= 0, got nan"),
     ("lam", "0", TypeError, r"lam must be a real number, got '0'"),
-    ("noise", -0.5, ValueError, r"noise must be finite and in \[0, inf\), got -0\.5"),
-    ("noise", float("inf"), ValueError, r"noise must be finite and in \[0, inf\), got inf"),
+    ("noise", -0.5, ValueError, r"noise must be finite and >= 0, got -0\.5"),
+    ("noise", float("inf"), ValueError, r"noise must be finite and >= 0, got inf"),
     ("noise", None, TypeError, r"noise must be a real number, got None"),
     ("T", 0, ValueError, r"T must be an integer >= 1, got 0"),
     ("T", -4, ValueError, r"T must be an integer >= 1, got -4"),
-    ("T", 7.0, TypeError, r"T must be an integer >= 1, got 7\.0"),
+    ("T", 7.5, ValueError, r"T must be an integer >= 1, got 7\.5"),
+    ("T", float("inf"), ValueError, r"T must be an integer >= 1, got inf"),
     ("T", "7", TypeError, r"T must be an integer >= 1, got '7'"),
     ("T", True, TypeError, r"T must be an integer >= 1, got True"),
     ("P", 0, ValueError, r"P must be an integer >= 1, got 0"),
-    ("P", 2.0, TypeError, r"P must be an integer >= 1, got 2\.0"),
+    ("P", 2.5, ValueError, r"P must be an integer >= 1, got 2\.5"),
+    ("P", 0.0, ValueError, r"P must be an integer >= 1, got 0\.0"),
     ("P", None, TypeError, r"P must be an integer >= 1, got None"),
     ("target", "he5", ValueError, r"target='he5' is not a registered target; allowed: \[.*he4"),
     ("target", 3, TypeError, r"target must be a registry name or dmft.Target, got int"),
@@ -166,8 +177,10 @@ _INVALID = [
     ("schedule", 3, ValueError, r"schedule=3 is not valid; allowed:"),
     ("schedule", "cyclic(0)", ValueError, r"Cyclic.n_blocks must be an integer >= 1, got 0"),
     ("schedule", "cyclic(2.5)", ValueError, r"schedule='cyclic\(2.5\)'"),
-    ("schedule", "bernoulli(0)", ValueError, r"Bernoulli.b must be in \(0, 1\], got 0\.0"),
-    ("schedule", "bernoulli(1.5)", ValueError, r"Bernoulli.b must be in \(0, 1\], got 1\.5"),
+    ("schedule", "bernoulli(0)", ValueError,
+     r"Bernoulli.b must be finite and in \(0, 1\], got 0\.0"),
+    ("schedule", "bernoulli(1.5)", ValueError,
+     r"Bernoulli.b must be finite and in \(0, 1\], got 1\.5"),
 ]
 
 
@@ -196,13 +209,15 @@ def test_overflow_in_the_psd_check_is_rejected(M0, Q0):
 
 @pytest.mark.parametrize("make,exc,pattern", [
     (lambda: Cyclic(0), ValueError, r"Cyclic.n_blocks must be an integer >= 1, got 0"),
-    (lambda: Cyclic(2.0), TypeError, r"Cyclic.n_blocks must be an integer >= 1, got 2\.0"),
+    (lambda: Cyclic(2.5), ValueError, r"Cyclic.n_blocks must be an integer >= 1, got 2\.5"),
+    (lambda: Cyclic("2"), TypeError, r"Cyclic.n_blocks must be an integer >= 1, got '2'"),
     (lambda: Cyclic(True), TypeError, r"Cyclic.n_blocks"),
-    (lambda: Bernoulli(0.0), ValueError, r"Bernoulli.b must be in \(0, 1\], got 0\.0"),
-    (lambda: Bernoulli(1.01), ValueError, r"Bernoulli.b must be in \(0, 1\], got 1\.01"),
-    (lambda: Bernoulli(float("nan")), ValueError, r"Bernoulli.b must be in \(0, 1\], got nan"),
-    (lambda: Bernoulli("0.5"), TypeError, r"Bernoulli.b must be a number in \(0, 1\], got '0.5'"),
-    (lambda: Bernoulli(True), TypeError, r"Bernoulli.b must be a number"),
+    (lambda: Bernoulli(0.0), ValueError, r"Bernoulli.b must be finite and in \(0, 1\], got 0\.0"),
+    (lambda: Bernoulli(1.01), ValueError, r"Bernoulli.b must be finite and in \(0, 1\], got 1\.01"),
+    (lambda: Bernoulli(float("nan")), ValueError,
+     r"Bernoulli.b must be finite and in \(0, 1\], got nan"),
+    (lambda: Bernoulli("0.5"), TypeError, r"Bernoulli.b must be a real number, got '0.5'"),
+    (lambda: Bernoulli(True), TypeError, r"Bernoulli.b must be a real number, got True"),
     (lambda: dmft.Target(_user_target, K=0), ValueError, r"Target.K must be an integer >= 1"),
     (lambda: dmft.Target("z0", K=1), TypeError, r"Target.fn must be callable"),
     (lambda: dmft.Activation(math.sin, 1.0, math.sin), TypeError,
@@ -244,8 +259,9 @@ def _real(allow_zero: bool):
 
 
 _INT_FIELD = (
-    st.one_of(st.integers(1, 12), st.integers(1, 12).map(np.int64)),
-    st.one_of(st.integers(-5, 0), st.sampled_from([2.0, 1.5, "3", True, None])),
+    st.one_of(st.integers(1, 12), st.integers(1, 12).map(np.int64),
+              st.integers(1, 12).map(float)),
+    st.one_of(st.integers(-5, 0), st.sampled_from([2.5, 1.5, 0.0, math.inf, "3", True, None])),
 )
 _SCALAR_FIELDS = {
     "alpha": _real(False),
