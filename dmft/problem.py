@@ -87,6 +87,7 @@ class Problem:
     def __post_init__(self) -> None:
         s = object.__setattr__
         s(self, "target", get_target(self.target))
+        self.target.check()  # a wrong user function fails here, not deep inside a solver
         s(self, "activation", get_activation(self.activation))
         s(self, "P", integer("P", self.P, low=1))
         s(self, "T", integer("T", self.T, low=1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -223,9 +224,9 @@ def test_overflow_in_the_psd_check_is_rejected(M0, Q0):
     (lambda: dmft.Activation(math.sin, 1.0, math.sin), TypeError,
      r"Activation.dsigma must be callable"),
     (lambda: dmft.Activation(math.sin, math.cos, math.sin, d2_dirac_at_zero=-1.0), ValueError,
-     r"Activation.d2_dirac_at_zero must be a finite number >= 0, got -1\.0"),
+     r"Activation.d2_dirac_at_zero must be finite and >= 0, got -1\.0"),
     (lambda: dmft.Activation(math.sin, math.cos, math.sin, d2_dirac_at_zero="1"), TypeError,
-     r"Activation.d2_dirac_at_zero must be a number >= 0, got '1'"),
+     r"Activation.d2_dirac_at_zero must be a real number, got '1'"),
 ])
 def test_invalid_building_blocks(make, exc, pattern):
     with pytest.raises(exc, match=pattern):
@@ -432,6 +433,69 @@ def test_target_call_checks_shapes():
         bad(np.zeros((1, 4)))
 
 
+def _scalar_tanh(z):
+    return math.tanh(z[0])  # not vectorised: math.tanh takes one number
+
+
+def _nan_above(z):
+    return np.where(z[0] > 1.5, np.nan, z[0])
+
+
+def test_non_vectorised_target_is_refused_at_problem_construction():
+    tgt = dmft.Target(_scalar_tanh, K=2, name="scalar")
+    with pytest.raises(TypeError, match=(
+            r"target 'scalar' \(.*test_problem\._scalar_tanh\) failed on z of shape \(2, 8\): "
+            r"TypeError: .*A target receives z, a float64 array of shape \(K, S\) = \(2, 8\) "
+            r".*must return a float array of shape \(S,\) = \(8,\); write it with numpy")):
+        dmft.Problem(target=tgt)
+
+
+@pytest.mark.parametrize("fn,shape", [(lambda z: z, r"\(2, 8\)"),
+                                      (lambda z: float(np.sum(z)), r"\(\)"),
+                                      (lambda z: z[:, :3].sum(axis=0), r"\(3,\)")])
+def test_target_of_the_wrong_shape_is_refused_at_problem_construction(fn, shape):
+    with pytest.raises(ValueError, match=(
+            rf"target 'mine' \(.*<lambda>\) returned shape {shape}, expected \(8,\)\. "
+            r"A target receives z, a float64 array of shape \(K, S\) = \(2, 8\)")):
+        dmft.Problem(target=dmft.Target(fn, K=2, name="mine"))
+
+
+def test_target_is_probed_once_per_object():
+    calls = []
+
+    def counting(z):
+        calls.append(z.shape)
+        return z[0]
+
+    tgt = dmft.Target(counting, K=1, name="counting")
+    p = dmft.Problem(target=tgt, P=1)
+    p.replace(eta=0.1)
+    dmft.Problem(target=tgt, P=3)
+    assert calls == [(1, 8)]
+
+
+def test_non_finite_target_value_names_the_target_and_the_input():
+    tgt = dmft.Target(_nan_above, K=2, name="holes")
+    z = np.array([[0.0, 1.0, 2.0, 3.0], [0.5, 0.5, -0.25, 0.5]])
+    with pytest.raises(ValueError, match=(
+            r"target 'holes' \(.*test_problem\._nan_above\) returned nan at z = \[2\.0, -0\.25\] "
+            r"\(sample 2 of 4\): the target function must return finite values")):
+        tgt(z)
+
+
+@pytest.mark.parametrize("run", [
+    lambda p: dmft.simulate(p, d=200, seeds=2, seed=0),
+    lambda p: dmft.solve(p, samples=2000, seed=0),
+], ids=["simulate", "dmft"])
+def test_non_finite_target_is_reported_as_the_targets_fault_by_the_solvers(run):
+    # the probe at construction sees no NaN (its z stays below 1.5); the solvers' data do
+    p = dmft.Problem(target=dmft.Target(_nan_above, K=2, name="holes"), T=2)
+    with pytest.raises(ValueError, match=r"target 'holes' .* returned nan at z = \[") as info:
+        run(p)
+    z0 = float(re.search(r"at z = \[([-0-9.e]+),", str(info.value)).group(1))
+    assert z0 > 1.5
+
+
 # ======================================================================== activation registry
 _ACTIVATION_FORMULAS = {
     "relu": lambda x: np.maximum(x, 0.0),
@@ -499,6 +563,31 @@ def test_activation_pickles_without_compiled_code():
     act.cfuncs()
     back = pickle.loads(pickle.dumps(act))
     assert back == act and back._compiled == {}
+
+
+def _plain_helper(x):
+    return x
+
+
+def _calls_a_plain_helper(x):
+    return _plain_helper(x) + 1.0  # numba cannot call a function it was not given
+
+
+@pytest.mark.parametrize("sigma,reason", [
+    (lambda x: np.array([x]), r"No conversion from array\(float64, 1d, C\) to float64"),
+    (_calls_a_plain_helper, r"Untyped global name '_plain_helper'"),
+])
+def test_activation_numba_cannot_compile_gives_one_clear_line(sigma, reason):
+    act = dmft.Activation(sigma, math.cos, math.sin, name="broken")
+    for use in (act.cfuncs, lambda: act(np.zeros(3))):
+        with pytest.raises(TypeError) as info:
+            use()
+        message = str(info.value)
+        assert len(message.splitlines()) == 1 and "\x1b" not in message, message
+        assert re.match(r"Activation.sigma of 'broken' \(.*test_problem\..*\) cannot be compiled "
+                        r"by numba: " + reason, message), message
+        assert "scalar float -> float functions" in message
+        assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
 @pytest.mark.parametrize("k", range(9))
