@@ -69,6 +69,25 @@ class Problem:
         ``"full"``, ``"one-pass"``, ``dmft.Cyclic(n_blocks)`` or ``dmft.Bernoulli(b)``.
     noise : float
         Label-noise variance Delta >= 0 (y = g*(z) + sqrt(Delta) xi); default 0.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A field of the wrong type or outside its range (the message names it and the range);
+        a user target that fails on a small probe z or returns the wrong shape.
+
+    Examples
+    --------
+    >>> import numpy as np, dmft
+    >>> p = dmft.Problem(target="staircase", P=2.0, activation="erf", eta=0.1, T=10)
+    >>> p.P, p.K, p.T
+    (2, 2, 10)
+    >>> def product(z):  # z has shape (K, S); return shape (S,)
+    ...     return z[0] * z[1]
+    >>> q = dmft.Problem(target=dmft.Target(product, K=2, name="product"), T=7.0,
+    ...                  schedule=dmft.Cyclic(4))
+    >>> q.target.name, q.T, str(q.schedule)
+    ('product', 7, 'cyclic(4)')
     """
 
     target: str | Target = "tanh-he1-he3"
