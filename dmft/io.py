@@ -255,7 +255,7 @@ def _user_objects(group: h5py.Group, pdict: dict, target, activation):
                       f"name={pdict['activation']!r}{extra})")
     where, args = _where(group), ", ".join(supply)
     if group.file.attrs.get("format") == _SWEEP_FORMAT:
-        call = f"dmft.sweep.load_sweep(store, {args})"
+        call = f"dmft.sweeps.load_sweep(store, {args})"
     elif group.name == "/":
         call = f"dmft.load({group.file.filename!r}, {args})"
     else:
@@ -349,7 +349,7 @@ def load(path, *, target: Target | None = None, activation: Activation | None = 
         No file at ``path``.
     ValueError
         The file is not HDF5 (or is truncated), holds something else than a trajectory (a
-        sweep store: use ``dmft.sweep.load_sweep``), or names functions that cannot be found.
+        sweep store: use ``dmft.sweeps.load_sweep``), or names functions that cannot be found.
 
     Examples
     --------
@@ -375,7 +375,7 @@ def load(path, *, target: Target | None = None, activation: Activation | None = 
         if fmt == _SWEEP_FORMAT:
             raise ValueError(
                 f"{str(path)!r} is a sweep store (format {fmt!r}), not one trajectory: read "
-                f"it with dmft.sweep.load_sweep({str(path)!r}), whose result gives each "
+                f"it with dmft.sweeps.load_sweep({str(path)!r}), whose result gives each "
                 "trajectory by .trajectory(method, **coords)"
             )
         if fmt != TRAJECTORY_FORMAT:
