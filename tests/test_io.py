@@ -522,3 +522,21 @@ def test_trajectories_in_groups_are_listed_and_loaded_by_group(tmp_path):
     _assert_same(b, dmft.load(path, group="he3/sim"))
     with pytest.raises(ValueError, match=r"has no group 'he4'"):
         dmft.load(path, group="he4")
+
+
+def test_nested_trajectories_keep_their_own_dimensions_in_xarray(tmp_path):
+    # the layout of `dmft run`: one trajectory at the root, others in subgroups
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    root = _traj(problem=dmft.Problem(T=4), kernels=True)
+    sim = _traj(problem=dmft.Problem(T=4, P=3), kernels=False)
+    with dmft.io.atomic_h5file(tmp_path / "run.h5") as f:
+        dmft.io.write_group(f, root)
+        dmft.io.write_group(f.create_group("simulation"), sim)
+    with xr.open_dataset(tmp_path / "run.h5", engine="h5netcdf") as ds:
+        assert ds.sizes["unit"] == 2 and "time2" in ds.dims
+    with xr.open_dataset(tmp_path / "run.h5", engine="h5netcdf", group="simulation") as ds:
+        assert ds.sizes["unit"] == 3 and "time2" not in ds.dims
+        xr.testing.assert_equal(ds, sim.to_xarray())
+    _assert_same(root, dmft.load(tmp_path / "run.h5"))
+    _assert_same(sim, dmft.load(tmp_path / "run.h5", group="simulation"))
