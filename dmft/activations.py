@@ -9,7 +9,7 @@ consumers that need sigma'' pointwise must refuse such activations or handle the
 from __future__ import annotations
 
 import math
-import numbers
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +17,9 @@ import numba
 import numpy as np
 
 from solvers._vmath import tanh as _vtanh
+
+from ._callables import describe
+from .validation import real
 
 __all__ = ["Activation", "ACTIVATIONS", "get_activation"]
 
@@ -50,13 +53,8 @@ class Activation:
         for attr in ("sigma", "dsigma", "d2sigma"):
             if not callable(getattr(self, attr)):
                 raise TypeError(f"Activation.{attr} must be callable, got {getattr(self, attr)!r}")
-        dirac = self.d2_dirac_at_zero
-        if isinstance(dirac, (bool, np.bool_)) or not isinstance(dirac, numbers.Real):
-            raise TypeError(f"Activation.d2_dirac_at_zero must be a number >= 0, got {dirac!r}")
-        if not (np.isfinite(dirac) and dirac >= 0):
-            raise ValueError(
-                f"Activation.d2_dirac_at_zero must be a finite number >= 0, got {dirac!r}"
-            )
+        dirac = real("Activation.d2_dirac_at_zero", self.d2_dirac_at_zero, low=0.0)
+        object.__setattr__(self, "d2_dirac_at_zero", dirac)
 
     @property
     def smooth(self) -> bool:
@@ -72,22 +70,35 @@ class Activation:
         if "cfuncs" not in self._compiled:
             out = []
             for which in ("sigma", "dsigma", "d2sigma"):
-                fn = getattr(self, which)
-                try:
-                    cf = numba.cfunc("float64(float64)", cache=self.code >= 0)(fn)
-                except Exception as exc:  # numba raises several error types
-                    raise TypeError(
-                        f"Activation.{which} of {self.name!r} cannot be compiled by numba: {exc}"
-                    ) from exc
-                out.append(cf)
+                out.append(self._compile(which, lambda fn: numba.cfunc(
+                    "float64(float64)", cache=self.code >= 0)(fn)))
             self._compiled["cfuncs"] = tuple(out)
         return self._compiled["cfuncs"]
 
     def _vectorized(self, which: str) -> Callable[[np.ndarray], np.ndarray]:
         if which not in self._compiled:
-            fn = getattr(self, which)
-            self._compiled[which] = numba.vectorize(["float64(float64)"], cache=False)(fn)
+            self._compiled[which] = self._compile(which, lambda fn: numba.vectorize(
+                ["float64(float64)"], cache=False)(fn))
         return self._compiled[which]
+
+    def _compile(self, which: str, compiler: Callable):
+        """``compiler(self.<which>)``, or one TypeError naming the activation and function.
+
+        numba's own report (~100 lines of pipeline stages and source excerpts) is reduced to
+        its first line that says what went wrong.
+        """
+        fn = getattr(self, which)
+        try:
+            return compiler(fn)
+        except Exception as exc:  # numba raises several error types
+            lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
+            reasons = [line for line in lines if line and not line.startswith("Failed in ")]
+            reason = reasons[0] if reasons else type(exc).__name__
+        raise TypeError(
+            f"Activation.{which} of {self.name!r} ({describe(fn)}) cannot be compiled by numba: "
+            f"{reason}. Activation functions must be scalar float -> float functions using "
+            "math/numpy scalar operations only (other functions they call must be numba.njit)"
+        ) from None
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """sigma evaluated elementwise on an array."""

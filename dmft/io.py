@@ -1,14 +1,20 @@
-"""HDF5 storage of trajectories: exact round trip, atomic writes."""
+"""HDF5 storage of trajectories: exact round trip, named dimensions, atomic writes.
+
+A trajectory group holds one dataset per array field (``M``, ``M_se``, ..., ``C``, ``R``,
+``Lam`` when present), each with a ``description`` attribute and HDF5 dimension scales
+(``time``, ``unit``, ``direction``, ``unit2``, ``time2``), so netCDF readers such as
+``xarray.open_dataset(path, engine="h5netcdf")`` see named dimensions. Attributes: ``format``,
+``format_version``, ``problem`` and ``provenance`` (JSON), and ``callables`` (JSON: module and
+qualified name of a user target's or activation's functions, so that loading finds them).
+Solver diagnostics live in the subgroup ``diagnostics``. Format version 1 (no dimension
+scales, no ``callables``) is still read.
+"""
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import secrets
-import shutil
-import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,20 +22,37 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .activations import Activation
+from ._callables import reference, resolve
+from .activations import ACTIVATIONS, Activation
 from .problem import Problem
-from .targets import Target
-from .trajectory import KERNELS, OBSERVABLES, Trajectory
+from .targets import TARGETS, Target
+from .trajectory import DESCRIPTIONS, DIMS, KERNELS, OBSERVABLES, Trajectory, json_text
 
 __all__ = ["save", "load", "write_group", "read_group", "atomic_path", "atomic_h5file"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+TRAJECTORY_FORMAT = "dmft.Trajectory"
+_SWEEP_FORMAT = "dmft.Sweep"  # dmft.sweep's store; named here because load points to it
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 class atomic_path:
     """Context manager yielding a temporary path next to ``path``, renamed onto it on success.
 
-    An exception (or a kill) before the rename leaves the destination untouched.
+    The temporary file is ``.<name>.<random>.tmp`` in the destination directory (same file
+    system, so ``os.replace`` is atomic), created empty with permissions ``0o666 & ~umask``.
+    On success it is fsync'ed and renamed onto ``path``; on an exception it is removed and the
+    destination is untouched. A process killed part-way leaves the destination untouched and
+    the hidden temporary file behind (safe to delete).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "notes.txt"
+    >>> with atomic_path(out) as tmp:
+    ...     _ = tmp.write_text("complete or absent")
+    >>> out.read_text()
+    'complete or absent'
     """
 
     def __init__(self, path) -> None:
@@ -37,107 +60,90 @@ class atomic_path:
 
     def __enter__(self) -> Path:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
-        )
-        os.close(fd)
-        self.tmp = Path(tmp)
-        return self.tmp
+        while True:
+            tmp = self.path.parent / f".{self.path.name}.{secrets.token_hex(6)}.tmp"
+            try:
+                # not tempfile.mkstemp: its mode 0o600 would carry over to the destination
+                os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            except FileExistsError:
+                continue
+            self.tmp = tmp
+            return tmp
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
-
-
-_AT_FDCWD = -100  # linkat(2) constants (Linux)
-_AT_SYMLINK_FOLLOW = 0x400
-
-
-def _open_anonymous(directory: Path):
-    """A binary file object on an unnamed file in ``directory`` (Linux O_TMPFILE), else None.
-
-    The kernel frees an unnamed file when its process dies, so a write killed part-way leaves
-    nothing behind, unlike a named temporary file.
-    """
-    flag = getattr(os, "O_TMPFILE", None)
-    if flag is None or not sys.platform.startswith("linux"):
-        return None
-    try:
-        fd = os.open(directory, flag | os.O_RDWR, 0o666)
-    except OSError:  # file system without O_TMPFILE support
-        return None
-    return os.fdopen(fd, "w+b")
-
-
-def _link_anonymous(fobj, dest: Path) -> None:
-    """Give the unnamed file behind ``fobj`` the name ``dest`` (which must not exist)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    src = f"/proc/self/fd/{fobj.fileno()}".encode()
-    if libc.linkat(_AT_FDCWD, src, _AT_FDCWD, os.fsencode(dest), _AT_SYMLINK_FOLLOW) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err), str(dest))
+        try:
+            if exc_type is None:
+                fd = os.open(self.tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)  # the data reach the disk before the name does
+                finally:
+                    os.close(fd)
+                os.replace(self.tmp, self.path)
+        finally:
+            self.tmp.unlink(missing_ok=True)  # no-op after a successful replace
 
 
 @contextmanager
 def atomic_h5file(path) -> Iterator[h5py.File]:
     """Yield an HDF5 file open for writing that appears at ``path`` only if the block succeeds.
 
-    On Linux the data go to an unnamed file (O_TMPFILE) in the destination directory, which is
-    fsync'ed, linked under a temporary name and renamed onto ``path`` (``os.replace``): an
-    exception or even a kill during the write leaves the old file (or no file) and no temporary
-    file. Elsewhere a named temporary file is used (:class:`atomic_path`); an exception removes
-    it, a kill can leave it behind.
+    The file is written under a temporary name in the destination directory and renamed onto
+    ``path`` (:class:`atomic_path`): an exception during the write leaves the old file (or no
+    file) and no temporary file.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "data.h5"
+    >>> with atomic_h5file(out) as f:
+    ...     f["x"] = [1.0, 2.0]
+    >>> with h5py.File(out, "r") as f:
+    ...     f["x"][()].tolist()
+    [1.0, 2.0]
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fobj = _open_anonymous(path.parent)
-    if fobj is None:
-        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-            yield f
-        return
-    with fobj:
-        with h5py.File(fobj, "w") as f:
-            yield f
-        fobj.flush()
-        os.fsync(fobj.fileno())
-        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        try:
-            _link_anonymous(fobj, tmp)
-        except OSError:  # e.g. /proc not mounted: copy the finished file instead
-            fobj.seek(0)
-            with atomic_path(path) as named, open(named, "wb") as out:
-                shutil.copyfileobj(fobj, out)
-            return
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        yield f
 
 
-def _json_default(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return str(obj)
+_ARRAYS = OBSERVABLES + tuple(k + "_se" for k in OBSERVABLES) + KERNELS + \
+    tuple(k + "_se" for k in KERNELS)
+_ACTIVATION_FUNCTIONS = ("sigma", "dsigma", "d2sigma")
 
 
 def write_group(group: h5py.Group, traj: Trajectory) -> None:
-    """Write one trajectory into an open HDF5 group."""
-    group.attrs["format"] = "dmft.Trajectory"
+    """Write one trajectory into an open HDF5 group (see the module docstring for the layout).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib, dmft
+    >>> traj = dmft.Trajectory(dmft.Problem(T=2), M=np.zeros((2, 2, 2)), Q=np.ones((2, 2, 2)),
+    ...                        e_train=np.zeros(2), e_gen=np.ones(2))
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "runs.h5"
+    >>> with h5py.File(path, "w") as f:
+    ...     write_group(f.create_group("first"), traj)
+    >>> with h5py.File(path, "r") as f:
+    ...     read_group(f["first"]).T
+    2
+    """
+    group.attrs["format"] = TRAJECTORY_FORMAT
     group.attrs["format_version"] = FORMAT_VERSION
     group.attrs["problem"] = json.dumps(traj.problem.to_dict())
-    group.attrs["provenance"] = json.dumps(traj.provenance, default=_json_default)
-    for name in OBSERVABLES:
-        group.create_dataset(name, data=getattr(traj, name))
-        group.create_dataset(name + "_se", data=getattr(traj, name + "_se"))
-    for name in KERNELS + tuple(k + "_se" for k in KERNELS):
-        val = getattr(traj, name)
-        if val is not None:
-            group.create_dataset(name, data=val)
+    group.attrs["provenance"] = json_text(traj.provenance)
+    refs = _callable_references(traj.problem)
+    if refs:
+        group.attrs["callables"] = json.dumps(refs)
+    arrays = {name: getattr(traj, name) for name in _ARRAYS if getattr(traj, name) is not None}
+    used = {dim for name in arrays for dim in DIMS[name]}
+    for dim, values in traj.coordinates().items():
+        if dim in used:
+            scale = group.create_dataset(dim, data=values)
+            scale.make_scale(dim)
+            scale.attrs["description"] = DESCRIPTIONS[dim]
+    for name, values in arrays.items():
+        dset = group.create_dataset(name, data=values)
+        dset.attrs["description"] = DESCRIPTIONS[name]
+        for axis, dim in enumerate(DIMS[name]):
+            dset.dims[axis].attach_scale(group[dim])
     diag = group.create_group("diagnostics")
     for key, val in traj.diagnostics.items():
         if "/" in str(key):
@@ -147,56 +153,264 @@ def write_group(group: h5py.Group, traj: Trajectory) -> None:
         except ValueError:  # ragged nested sequences: stored as JSON
             arr = np.asarray(None)
         if arr.dtype.kind in "fiub":
-            diag.create_dataset(key, data=arr)
+            dset = diag.create_dataset(key, data=arr)
+            dset.attrs["description"] = (f"solver diagnostic {key!r} of method "
+                                         f"{traj.method!r}")
+            _name_diagnostic_axes(group, dset, key, traj.T)
         else:
-            diag.attrs[key] = json.dumps(val, default=_json_default)
+            diag.attrs[key] = json_text(val)
+
+
+def _name_diagnostic_axes(group: h5py.Group, dset: h5py.Dataset, key: str, T: int) -> None:
+    """Dimension scales for a diagnostic: ``<observable>_runs`` get (run, *that observable's
+    dimensions); otherwise the first axis of length T is time, a leading axis as long as the
+    runs is run, and other axes get names of their own."""
+    shape, diag = dset.shape, dset.parent
+    base = key[:-len("_runs")] if key.endswith("_runs") else None
+    if base in DIMS and shape[1:] == group[base].shape:
+        dims = ("run", *DIMS[base])
+    else:
+        dims = [f"{key}_axis{axis}" for axis in range(len(shape))]
+        if T in shape:
+            dims[shape.index(T)] = "time"
+        if len(shape) > 1 and dims[0] != "time" and "run" in diag \
+                and diag["run"].shape == shape[:1]:
+            dims[0] = "run"
+    for axis, dim in enumerate(dims):
+        if dim in group:  # a scale of the trajectory (time, unit, ...)
+            scale = group[dim]
+        elif dim in diag:
+            scale = diag[dim]
+        else:
+            scale = diag.create_dataset(dim, data=np.arange(shape[axis]))
+            scale.make_scale(dim)
+            scale.attrs["description"] = ("simulation run (seed) index" if dim == "run"
+                                          else f"axis {axis} of diagnostic {key!r}")
+        dset.dims[axis].attach_scale(scale)
+
+
+def _callable_references(problem: Problem) -> dict:
+    """Where a user target's and activation's functions can be imported from (JSON-ready)."""
+    refs = {}
+    target, act = problem.target, problem.activation
+    if TARGETS.get(target.name) != target:
+        refs["target"] = {"name": target.name, "K": target.K, "fn": reference(target.fn)}
+    if ACTIVATIONS.get(act.name) != act:
+        refs["activation"] = {"name": act.name, "d2_dirac_at_zero": act.d2_dirac_at_zero,
+                              **{w: reference(getattr(act, w)) for w in _ACTIVATION_FUNCTIONS}}
+    return refs
+
+
+_REBUILT: dict[str, Target | Activation] = {}  # one object per stored reference (probed once)
+
+
+def _rebuild(kind: str, spec: dict) -> tuple[Target | Activation | None, list[str]]:
+    """The user object a ``callables`` entry describes, or None and one line per missing fn."""
+    key = kind + json.dumps(spec, sort_keys=True)
+    if key in _REBUILT:
+        return _REBUILT[key], []
+    names = ("fn",) if kind == "target" else _ACTIVATION_FUNCTIONS
+    found, missing = {}, []
+    for name in names:
+        try:
+            found[name] = resolve(spec[name])
+        except LookupError as exc:
+            missing.append(f"{kind} {spec['name']!r}: {name} = {exc}")
+    if missing:
+        return None, missing
+    if kind == "target":
+        obj = Target(found["fn"], spec["K"], spec["name"])
+    else:
+        obj = Activation(*(found[w] for w in _ACTIVATION_FUNCTIONS), name=spec["name"],
+                         d2_dirac_at_zero=spec["d2_dirac_at_zero"])
+    _REBUILT[key] = obj
+    return obj, []
+
+
+def _user_objects(group: h5py.Group, pdict: dict, target, activation):
+    """target and activation for Problem.from_dict: given, re-imported, or one error listing
+    every function that cannot be found, with the call that supplies them."""
+    refs = json.loads(group.attrs.get("callables", "{}"))
+    version = int(group.attrs.get("format_version", 1))
+    out = {"target": target, "activation": activation}
+    missing = []
+    for kind, registry in (("target", TARGETS), ("activation", ACTIVATIONS)):
+        if out[kind] is not None:
+            continue
+        if kind in refs:
+            out[kind], lines = _rebuild(kind, refs[kind])
+            missing += lines
+        elif pdict[kind] not in registry:
+            missing.append(f"{kind} {pdict[kind]!r}: user-defined, and this file (format "
+                           f"version {version}) does not record where its functions live")
+    if not missing:
+        return out["target"], out["activation"]
+    supply = []
+    if out["target"] is None and any(m.startswith("target ") for m in missing):
+        supply.append(f"target=dmft.Target(fn, K={pdict['K']}, name={pdict['target']!r})")
+    if out["activation"] is None and any(m.startswith("activation ") for m in missing):
+        dirac = refs.get("activation", {}).get("d2_dirac_at_zero")
+        extra = "" if dirac is None else f", d2_dirac_at_zero={dirac!r}"
+        supply.append(f"activation=dmft.Activation(sigma, dsigma, d2sigma, "
+                      f"name={pdict['activation']!r}{extra})")
+    where, args = _where(group), ", ".join(supply)
+    if group.file.attrs.get("format") == _SWEEP_FORMAT:
+        call = f"dmft.sweeps.load_sweep(store, {args})"
+    elif group.name == "/":
+        call = f"dmft.load({group.file.filename!r}, {args})"
+    else:
+        call = f"dmft.load({group.file.filename!r}, group={group.name!r}, {args})"
+    raise ValueError(
+        f"cannot rebuild the problem stored in {where}: {len(missing)} function"
+        f"{'s' if len(missing) > 1 else ''} of its user-defined target or activation cannot "
+        "be found:\n  - "
+        + "\n  - ".join(missing)
+        + f"\nPass them to {call}"
+    )
+
+
+def _where(group: h5py.Group) -> str:
+    filename = group.file.filename
+    return repr(filename) if group.name == "/" else f"{group.name!r} of {filename!r}"
 
 
 def read_group(group: h5py.Group, *, target: Target | None = None,
                activation: Activation | None = None) -> Trajectory:
-    """Read a trajectory written by :func:`write_group`."""
-    if group.attrs.get("format") != "dmft.Trajectory":
-        raise ValueError(f"HDF5 group {group.name!r} does not hold a dmft.Trajectory")
+    """Read a trajectory written by :func:`write_group` (format version 1 or 2).
+
+    User-defined targets and activations are re-imported from the module and name stored with
+    them; ``target`` / ``activation`` override that (and are required when it fails).
+    """
+    fmt = group.attrs.get("format")
+    if fmt != TRAJECTORY_FORMAT:
+        raise ValueError(f"{_where(group)} does not hold a dmft.Trajectory (format {fmt!r})")
+    version = int(group.attrs.get("format_version", 1))
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{_where(group)} was written by a newer dmft (format version "
+                         f"{version} > {FORMAT_VERSION}); upgrade dmft to read it")
     pdict = json.loads(group.attrs["problem"])
     # a user object passed for the wrong file would otherwise be attached silently
     for field_name, given in (("target", target), ("activation", activation)):
         if given is not None and given.name != pdict[field_name]:
             raise ValueError(
-                f"{field_name}={given.name!r} was passed to load, but {group.name!r} was written "
-                f"with {field_name} {pdict[field_name]!r}"
+                f"{field_name}={given.name!r} was passed to load, but {_where(group)} was "
+                f"written with {field_name} {pdict[field_name]!r}"
             )
-    try:
-        problem = Problem.from_dict(pdict, target=target, activation=activation)
-    except ValueError as exc:
-        raise ValueError(
-            f"cannot rebuild the problem stored in {group.name!r} ({exc}); for a user-defined "
-            "target or activation pass target=... / activation=... to dmft.load"
-        ) from None
-    kw = {name: group[name][()] for name in group if isinstance(group[name], h5py.Dataset)}
+    target, activation = _user_objects(group, pdict, target, activation)
+    problem = Problem.from_dict(pdict, target=target, activation=activation)
+    kw = {name: group[name][()] for name in _ARRAYS if name in group}
     diagnostics = {}
     if "diagnostics" in group:
         dg = group["diagnostics"]
-        diagnostics = {k: dg[k][()] for k in dg}
+        diagnostics = {k: v[()] for k, v in dg.items() if not h5py.h5ds.is_scale(v.id)}
         diagnostics.update({k: json.loads(v) for k, v in dg.attrs.items()})
     return Trajectory(problem=problem, provenance=json.loads(group.attrs["provenance"]),
                       diagnostics=diagnostics, **kw)
 
 
 def save(traj: Trajectory, path) -> None:
-    """Write ``traj`` to the HDF5 file ``path`` (temporary file, then ``os.replace``)."""
+    """Write ``traj`` to the HDF5 file ``path`` (temporary file, then ``os.replace``).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib, dmft
+    >>> traj = dmft.Trajectory(dmft.Problem(T=2), M=np.zeros((2, 2, 2)), Q=np.ones((2, 2, 2)),
+    ...                        e_train=np.zeros(2), e_gen=np.ones(2))
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "run.h5"
+    >>> save(traj, path)
+    >>> load(path).problem == traj.problem
+    True
+    """
     with atomic_h5file(path) as f:
         write_group(f, traj)
 
 
-def load(path, *, target: Target | None = None, activation: Activation | None = None) -> Trajectory:
-    """Read a trajectory saved by :meth:`Trajectory.save`.
+def load(path, *, target: Target | None = None, activation: Activation | None = None,
+         group: str | None = None) -> Trajectory:
+    """Read a trajectory saved by :meth:`Trajectory.save` (or written by :func:`write_group`).
 
     Parameters
     ----------
     path : str or Path
     target, activation : optional
-        Needed only when the problem used a user-defined target or activation (those are stored
-        by name and cannot be rebuilt from the file alone).
+        A user-defined target or activation, needed only when the functions stored by module
+        and name cannot be imported (lambdas, functions defined in a notebook or inside
+        another function, a module no longer on the path); the error then lists them all.
+    group : str, optional
+        Path of the group inside the file holding the trajectory (default the root).
+
+    Returns
+    -------
+    Trajectory
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is not HDF5 (or is truncated), holds something else than a trajectory (a
+        sweep store: use ``dmft.sweeps.load_sweep``), or names functions that cannot be found.
+
+    Examples
+    --------
+    >>> import dmft
+    >>> traj = dmft.load("run.h5")  # doctest: +SKIP
+    >>> traj = dmft.load("run.h5", target=dmft.Target(my_fn, K=2, name="mine"))  # doctest: +SKIP
     """
-    with h5py.File(path, "r") as f:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(path)!r} is not a file" if path.exists()
+                                else f"no such file: {str(path)!r}")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise ValueError(_unreadable(path, exc)) from None
+    with f:
+        if group is not None:
+            if group not in f:
+                raise ValueError(f"{str(path)!r} has no group {group!r}; its groups: "
+                                 f"{_trajectory_groups(f)}")
+            return read_group(f[group], target=target, activation=activation)
+        fmt = f.attrs.get("format")
+        if fmt == _SWEEP_FORMAT:
+            raise ValueError(
+                f"{str(path)!r} is a sweep store (format {fmt!r}), not one trajectory: read "
+                f"it with dmft.sweeps.load_sweep({str(path)!r}), whose result gives each "
+                "trajectory by .trajectory(method, **coords)"
+            )
+        if fmt != TRAJECTORY_FORMAT:
+            inside = _trajectory_groups(f)
+            hint = (f"; it holds trajectories in the groups {inside}: pass group=..."
+                    if inside else "")
+            raise ValueError(f"{str(path)!r} does not hold a dmft.Trajectory (format "
+                             f"{fmt!r}){hint}")
         return read_group(f, target=target, activation=activation)
+
+
+def _trajectory_groups(f: h5py.File) -> list[str]:
+    found = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Group) and obj.attrs.get("format") == TRAJECTORY_FORMAT:
+            found.append(name)
+
+    f.visititems(visit)
+    return found
+
+
+def _unreadable(path: Path, exc: OSError) -> str:
+    """Why h5py cannot open ``path``, in words naming the file."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    # the signature sits at offset 0 or, after a user block, at 512, 1024, 2048, ...
+    offsets = [0] + [512 << i for i in range(8)]
+    signed = any(head[o:o + len(_HDF5_SIGNATURE)] == _HDF5_SIGNATURE for o in offsets)
+    size = path.stat().st_size
+    if size == 0:
+        what = "is empty (0 bytes)"
+    elif signed:
+        what = (f"is a damaged or truncated HDF5 file ({size} bytes; e.g. an interrupted "
+                "copy or download)")
+    else:
+        what = "is not an HDF5 file (it does not start with the HDF5 signature)"
+    return f"{str(path)!r} {what}: h5py cannot open it ({str(exc).splitlines()[0]})"

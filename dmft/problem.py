@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +10,7 @@ import numpy as np
 from .activations import Activation, get_activation
 from .schedules import Schedule, get_schedule
 from .targets import Target, get_target
+from .validation import integer, real
 
 __all__ = ["Problem", "default_a"]
 
@@ -20,25 +20,6 @@ _PSD_TOL = 1e-10
 def default_a(P: int) -> np.ndarray:
     """Paper's second layer: +1/sqrt(P) for even j (0-based), -1/sqrt(P) for odd j."""
     return np.where(np.arange(P) % 2 == 0, 1.0, -1.0) / np.sqrt(P)
-
-
-def _positive_real(name: str, value, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
-    v = float(value)
-    ok = np.isfinite(v) and (v >= 0 if allow_zero else v > 0)
-    if not ok:
-        rng = "[0, inf)" if allow_zero else "(0, inf)"
-        raise ValueError(f"{name} must be finite and in {rng}, got {value!r}")
-    return v
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= 1, got {value!r} ({type(value).__name__})")
-    if value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def _float_array(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
@@ -60,7 +41,7 @@ def _float_array(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """One instance of GD on a two-layer network with a multi-index teacher (SPEC section 1).
+    """One instance of GD on a two-layer network with a multi-index teacher (docs/theory/model.md).
 
     Parameters
     ----------
@@ -88,6 +69,25 @@ class Problem:
         ``"full"``, ``"one-pass"``, ``dmft.Cyclic(n_blocks)`` or ``dmft.Bernoulli(b)``.
     noise : float
         Label-noise variance Delta >= 0 (y = g*(z) + sqrt(Delta) xi); default 0.
+
+    Raises
+    ------
+    TypeError, ValueError
+        A field of the wrong type or outside its range (the message names it and the range);
+        a user target that fails on a small probe z or returns the wrong shape.
+
+    Examples
+    --------
+    >>> import numpy as np, dmft
+    >>> p = dmft.Problem(target="staircase", P=2.0, activation="erf", eta=0.1, T=10)
+    >>> p.P, p.K, p.T
+    (2, 2, 10)
+    >>> def product(z):  # z has shape (K, S); return shape (S,)
+    ...     return z[0] * z[1]
+    >>> q = dmft.Problem(target=dmft.Target(product, K=2, name="product"), T=7.0,
+    ...                  schedule=dmft.Cyclic(4))
+    >>> q.target.name, q.T, str(q.schedule)
+    ('product', 7, 'cyclic(4)')
     """
 
     target: str | Target = "tanh-he1-he3"
@@ -106,13 +106,14 @@ class Problem:
     def __post_init__(self) -> None:
         s = object.__setattr__
         s(self, "target", get_target(self.target))
+        self.target.check()  # a wrong user function fails here, not deep inside a solver
         s(self, "activation", get_activation(self.activation))
-        s(self, "P", _positive_int("P", self.P))
-        s(self, "T", _positive_int("T", self.T))
-        s(self, "alpha", _positive_real("alpha", self.alpha))
-        s(self, "eta", _positive_real("eta", self.eta))
-        s(self, "lam", _positive_real("lam", self.lam, allow_zero=True))
-        s(self, "noise", _positive_real("noise", self.noise, allow_zero=True))
+        s(self, "P", integer("P", self.P, low=1))
+        s(self, "T", integer("T", self.T, low=1))
+        s(self, "alpha", real("alpha", self.alpha, low=0.0, low_open=True))
+        s(self, "eta", real("eta", self.eta, low=0.0, low_open=True))
+        s(self, "lam", real("lam", self.lam, low=0.0))
+        s(self, "noise", real("noise", self.noise, low=0.0))
         P, K = self.P, self.K
         s(self, "a", _float_array("a", default_a(P) if self.a is None else self.a, (P,)))
         s(self, "M0", _float_array("M0", np.zeros((P, K)) if self.M0 is None else self.M0, (P, K)))

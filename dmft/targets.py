@@ -9,6 +9,9 @@ import numpy as np
 
 from solvers._targets import TARGET_CODES, TARGET_DIMS, eval_target
 
+from ._callables import describe
+from .validation import integer
+
 __all__ = ["Target", "TARGETS", "get_target", "hermite"]
 
 
@@ -39,11 +42,21 @@ class Target:
     fn : callable
         ``fn(z) -> y`` with ``z`` of shape ``(K, S)`` and ``y`` of shape ``(S,)``. Must be
         vectorised numpy code (it is called on chunks of up to ~10^6 samples) and picklable
-        (a module-level function) if the problem is sent to other processes.
+        (a module-level function) if the problem is sent to other processes. A module-level
+        function in an importable module is also found again by :func:`dmft.load`.
     K : int
         Number of teacher directions (K >= 1).
     name : str
         Label used in provenance, files and figures.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> def product(z):
+    ...     return z[0] * z[1]
+    >>> target = Target(product, K=2, name="product")
+    >>> target(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    array([3., 8.])
     """
 
     fn: Callable[[np.ndarray], np.ndarray]
@@ -53,23 +66,56 @@ class Target:
     def __post_init__(self) -> None:
         if not callable(self.fn):
             raise TypeError(f"Target.fn must be callable, got {self.fn!r}")
-        if isinstance(self.K, bool) or not isinstance(self.K, (int, np.integer)) or self.K < 1:
-            raise ValueError(f"Target.K must be an integer >= 1, got {self.K!r}")
-        object.__setattr__(self, "K", int(self.K))
+        object.__setattr__(self, "K", integer("Target.K", self.K, low=1))
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
-        """Evaluate g* on ``z`` of shape (K, S); returns float64 of shape (S,)."""
+        """Evaluate g* on ``z`` of shape (K, S); returns float64 of shape (S,).
+
+        Raises TypeError when ``fn`` fails on an array (not vectorised) and ValueError when
+        it returns the wrong shape or a value that is not finite (naming the first such z).
+        """
         z = np.asarray(z, dtype=np.float64)
         if z.ndim != 2 or z.shape[0] != self.K:
             raise ValueError(
                 f"target {self.name!r} expects z of shape (K={self.K}, S), got {z.shape}"
             )
-        y = np.asarray(self.fn(z), dtype=np.float64)
-        if y.shape != (z.shape[1],):
+        S = z.shape[1]
+        contract = (f"A target receives z, a float64 array of shape (K, S) = ({self.K}, {S}) "
+                    f"(one column per sample), and must return a float array of shape (S,) = "
+                    f"({S},)")
+        try:
+            y = np.asarray(self.fn(z), dtype=np.float64)
+        except (TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise TypeError(
+                f"target {self.name!r} ({describe(self.fn)}) failed on z of shape {z.shape}: "
+                f"{type(exc).__name__}: {exc}. {contract}; write it "
+                "with numpy array operations (np.tanh(z[0]), not math.tanh)"
+            ) from exc
+        if y.shape != (S,):
             raise ValueError(
-                f"target {self.name!r} returned shape {y.shape}, expected ({z.shape[1]},)"
+                f"target {self.name!r} ({describe(self.fn)}) returned shape {y.shape}, "
+                f"expected ({S},). {contract}"
+            )
+        finite = np.isfinite(y)
+        if not finite.all():
+            s = int(np.argmin(finite))
+            raise ValueError(
+                f"target {self.name!r} ({describe(self.fn)}) returned {y[s]} at z = "
+                f"{z[:, s].tolist()} (sample {s} of {S}): the target function must return "
+                "finite values; check it at that input"
             )
         return y
+
+    def check(self) -> None:
+        """Call the target once on a small fixed z, so that a wrong function fails early.
+
+        :class:`dmft.Problem` calls this for user targets (once per Target object); it raises
+        the errors of :meth:`__call__`.
+        """
+        if self.__dict__.get("_checked") or TARGETS.get(self.name) == self:
+            return  # registry functions are tested; calling them would compile numba code
+        self(np.random.default_rng(0).standard_normal((self.K, 8)))
+        object.__setattr__(self, "_checked", True)
 
 
 # module-level functions so that Problems pickle (dask sweeps); the formulas are numba loops in

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 from dataclasses import dataclass, field
@@ -16,6 +17,35 @@ __all__ = ["Trajectory", "DivergenceError", "base_provenance"]
 # arrays with their standard errors; name -> name of the SE field
 OBSERVABLES = ("M", "Q", "e_train", "e_gen")
 KERNELS = ("C", "R", "Lam")
+
+# named dimensions of every array field (to_xarray and the HDF5 dimension scales)
+DIMS = {
+    "M": ("time", "unit", "direction"),
+    "Q": ("time", "unit", "unit2"),
+    "e_train": ("time",),
+    "e_gen": ("time",),
+    "C": ("time", "time2", "unit", "unit2"),
+    "R": ("time", "time2", "unit", "unit2"),
+    "Lam": ("time", "unit", "unit2"),
+}
+DESCRIPTIONS = {
+    "M": "teacher overlap M[t, j, k] = w_j(t) . w*_k / d of student unit j with teacher "
+         "direction k",
+    "Q": "student Gram matrix Q[t, j, l] = w_j(t) . w_l(t) / d",
+    "e_train": "training loss per sample, mean over the training samples of (y - f)^2 / 2",
+    "e_gen": "generalisation error E[(g*(z) - a.sigma(u))^2] / 2 at (M[t], Q[t])",
+    "C": "DMFT correlation kernel C[t, s] = alpha E[F(t) F(s)^T]",
+    "R": "DMFT memory kernel R[t, s] = alpha E[J(t) chi(t, s)] (for s < t)",
+    "Lam": "DMFT instantaneous kernel Lambda[t] = lam I + alpha E[J(t)]",
+    "time": "time index t = 0..T-1: the weights after t GD steps",
+    "time2": "second time index s of C[t, s] and R[t, s]",
+    "unit": "student hidden unit j = 0..P-1",
+    "unit2": "second student hidden unit l of Q, C, R and Lam",
+    "direction": "teacher direction k = 0..K-1",
+}
+for _name in OBSERVABLES + KERNELS:
+    DIMS[_name + "_se"] = DIMS[_name]
+    DESCRIPTIONS[_name + "_se"] = f"standard error of {_name} (0 for exact results)"
 
 
 def base_provenance(method: str, **extra: Any) -> dict:
@@ -198,12 +228,111 @@ class Trajectory:
         grad = (perp / safe) @ proj  # d|perp| / dM, (T, P, K)
         return val, np.sqrt(np.sum(grad**2 * self.M_se**2, axis=-1))
 
+    # ------------------------------------------------------------------ export
+    def coordinates(self) -> dict[str, np.ndarray]:
+        """Values of the named dimensions: time, time2 (t), unit, unit2 (j), direction (k)."""
+        P, K = self.problem.P, self.problem.K
+        return {"time": self.t, "time2": self.t, "unit": np.arange(P), "unit2": np.arange(P),
+                "direction": np.arange(K)}
+
+    def to_xarray(self):
+        """The trajectory as an ``xarray.Dataset`` with named dimensions.
+
+        Returns
+        -------
+        xarray.Dataset
+            Data variables ``M`` (time, unit, direction), ``Q`` (time, unit, unit2),
+            ``e_train`` and ``e_gen`` (time), each with ``<name>_se``, and when present ``C``,
+            ``R`` (time, time2, unit, unit2) and ``Lam`` (time, unit, unit2) with their
+            ``_se``. Coordinates: ``time`` and ``time2`` (t = 0..T-1), ``unit`` and ``unit2``
+            (student unit j), ``direction`` (teacher direction k). Every variable has a
+            ``description`` attribute. Dataset attributes: ``problem`` and ``provenance``
+            (JSON), ``method``, and the problem's scalar fields (target, activation, P, K,
+            alpha, eta, lam, T, schedule, noise). :func:`dmft.load` files opened with
+            ``xarray.open_dataset(path, engine="h5netcdf")`` hold the same variables.
+
+        Examples
+        --------
+        >>> import numpy as np, dmft
+        >>> p = dmft.Problem(T=3)
+        >>> traj = dmft.Trajectory(p, M=np.zeros((3, 2, 2)), Q=np.ones((3, 2, 2)),
+        ...                        e_train=np.zeros(3), e_gen=np.ones(3))
+        >>> ds = traj.to_xarray()
+        >>> ds["M"].dims
+        ('time', 'unit', 'direction')
+        >>> float(ds["e_gen"].sel(time=2))
+        1.0
+        """
+        try:
+            import xarray as xr
+        except ImportError:
+            raise ImportError("to_xarray needs xarray: pip install xarray (or the dmft[xarray] "
+                              "extra)") from None
+        data = {}
+        for name in OBSERVABLES + KERNELS:
+            for key in (name, name + "_se"):
+                val = getattr(self, key)
+                if val is not None:
+                    data[key] = (DIMS[key], val, {"description": DESCRIPTIONS[key]})
+        used = {dim for dims, _, _ in data.values() for dim in dims}
+        coords = {dim: (dim, val, {"description": DESCRIPTIONS[dim]})
+                  for dim, val in self.coordinates().items() if dim in used}
+        ds = xr.Dataset(data, coords=coords)
+        pdict = self.problem.to_dict()
+        ds.attrs.update(problem=json.dumps(pdict), provenance=json_text(self.provenance),
+                        method=self.method)
+        ds.attrs.update({k: v for k, v in pdict.items() if k not in ("a", "M0", "Q0")})
+        return ds
+
+    def plot(self, *, axes=None, label: str | None = None, **errorbar_kw):
+        """M per unit and direction, Q, and e_train / e_gen against t, with error bars.
+
+        Parameters
+        ----------
+        axes : sequence of three matplotlib Axes, optional
+            Where to draw (M, Q, errors); default a new figure. Pass the axes of an earlier
+            plot to overlay another trajectory (e.g. a simulation on a DMFT solution).
+        label : str, optional
+            Prefix of the legend entries (default the method).
+        **errorbar_kw
+            Passed to ``Axes.errorbar`` (e.g. ``fmt="s--"``, ``alpha=0.6``).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Examples
+        --------
+        >>> import dmft
+        >>> traj = dmft.solve(dmft.Problem(T=5), samples=10**4, seed=0)  # doctest: +SKIP
+        >>> fig = traj.plot()  # doctest: +SKIP
+        >>> sims = dmft.simulate(traj.problem, d=500, seeds=4)  # doctest: +SKIP
+        >>> sims.plot(axes=fig.axes, fmt="s--", label="d=500")  # doctest: +SKIP
+        >>> fig.savefig("run.png")  # doctest: +SKIP
+        """
+        from ._trajectory_plot import plot_trajectory
+
+        return plot_trajectory(self, axes=axes, label=label, **errorbar_kw)
+
     # ------------------------------------------------------------------ I/O
     def save(self, path) -> None:
         """Write to HDF5 atomically (see :func:`dmft.load`)."""
         from .io import save
 
         save(self, path)
+
+
+def _json_default(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return str(obj)
+
+
+def json_text(record: dict) -> str:
+    """``record`` as JSON; numpy arrays and scalars become lists and numbers, others text."""
+    return json.dumps(record, default=_json_default)
 
 
 def _unit(v, K: int) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -52,6 +53,15 @@ def test_user_objects_and_numpy_scalars_are_accepted():
     assert p.target is tgt and p.activation is act
     assert (p.P, p.T, p.K) == (3, 4, 2)
     assert type(p.P) is int and type(p.alpha) is float and p.alpha == 0.5
+
+
+def test_integral_floats_are_accepted_as_integers():
+    p = dmft.Problem(P=2.0, T=7.0)
+    assert (p.P, p.T) == (2, 7) and type(p.P) is int and type(p.T) is int
+    assert dmft.Problem(P=np.float64(3.0), T=1e1).T == 10
+    assert p == dmft.Problem(P=2, T=7)
+    assert Cyclic(4.0) == Cyclic(4) and type(Cyclic(4.0).n_blocks) is int
+    assert dmft.Problem(schedule="cyclic(1e3)").schedule == Cyclic(1000)
 
 
 def test_arrays_are_copied_and_read_only():
@@ -113,31 +123,33 @@ def test_from_dict_needs_user_objects():
 # ============================================================================ Problem: invalid
 # one case per field and failure kind: (field, value, exception, regex naming field, value, range)
 _INVALID = [
-    ("alpha", 0.0, ValueError, r"alpha must be finite and in \(0, inf\), got 0\.0"),
-    ("alpha", -3.0, ValueError, r"alpha must be finite and in \(0, inf\), got -3\.0"),
-    ("alpha", float("nan"), ValueError, r"alpha must be finite and in \(0, inf\), got nan"),
-    ("alpha", float("inf"), ValueError, r"alpha must be finite and in \(0, inf\), got inf"),
+    ("alpha", 0.0, ValueError, r"alpha must be finite and > 0, got 0\.0"),
+    ("alpha", -3.0, ValueError, r"alpha must be finite and > 0, got -3\.0"),
+    ("alpha", float("nan"), ValueError, r"alpha must be finite and > 0, got nan"),
+    ("alpha", float("inf"), ValueError, r"alpha must be finite and > 0, got inf"),
     ("alpha", "3", TypeError, r"alpha must be a real number, got '3'"),
     ("alpha", True, TypeError, r"alpha must be a real number, got True"),
     ("alpha", None, TypeError, r"alpha must be a real number, got None"),
     ("alpha", 1 + 2j, TypeError, r"alpha must be a real number, got \(1\+2j\)"),
-    ("eta", 0, ValueError, r"eta must be finite and in \(0, inf\), got 0"),
-    ("eta", -0.1, ValueError, r"eta must be finite and in \(0, inf\), got -0\.1"),
-    ("eta", float("inf"), ValueError, r"eta must be finite and in \(0, inf\), got inf"),
+    ("eta", 0, ValueError, r"eta must be finite and > 0, got 0"),
+    ("eta", -0.1, ValueError, r"eta must be finite and > 0, got -0\.1"),
+    ("eta", float("inf"), ValueError, r"eta must be finite and > 0, got inf"),
     ("eta", [0.1], TypeError, r"eta must be a real number, got \[0\.1\]"),
-    ("lam", -1e-9, ValueError, r"lam must be finite and in \[0, inf\), got -1e-09"),
-    ("lam", float("nan"), ValueError, r"lam must be finite and in \[0, inf\), got nan"),
+    ("lam", -1e-9, ValueError, r"lam must be finite and >= 0, got -1e-09"),
+    ("lam", float("nan"), ValueError, r"lam must be finite and >= 0, got nan"),
     ("lam", "0", TypeError, r"lam must be a real number, got '0'"),
-    ("noise", -0.5, ValueError, r"noise must be finite and in \[0, inf\), got -0\.5"),
-    ("noise", float("inf"), ValueError, r"noise must be finite and in \[0, inf\), got inf"),
+    ("noise", -0.5, ValueError, r"noise must be finite and >= 0, got -0\.5"),
+    ("noise", float("inf"), ValueError, r"noise must be finite and >= 0, got inf"),
     ("noise", None, TypeError, r"noise must be a real number, got None"),
     ("T", 0, ValueError, r"T must be an integer >= 1, got 0"),
     ("T", -4, ValueError, r"T must be an integer >= 1, got -4"),
-    ("T", 7.0, TypeError, r"T must be an integer >= 1, got 7\.0"),
+    ("T", 7.5, ValueError, r"T must be an integer >= 1, got 7\.5"),
+    ("T", float("inf"), ValueError, r"T must be an integer >= 1, got inf"),
     ("T", "7", TypeError, r"T must be an integer >= 1, got '7'"),
     ("T", True, TypeError, r"T must be an integer >= 1, got True"),
     ("P", 0, ValueError, r"P must be an integer >= 1, got 0"),
-    ("P", 2.0, TypeError, r"P must be an integer >= 1, got 2\.0"),
+    ("P", 2.5, ValueError, r"P must be an integer >= 1, got 2\.5"),
+    ("P", 0.0, ValueError, r"P must be an integer >= 1, got 0\.0"),
     ("P", None, TypeError, r"P must be an integer >= 1, got None"),
     ("target", "he5", ValueError, r"target='he5' is not a registered target; allowed: \[.*he4"),
     ("target", 3, TypeError, r"target must be a registry name or dmft.Target, got int"),
@@ -166,8 +178,10 @@ _INVALID = [
     ("schedule", 3, ValueError, r"schedule=3 is not valid; allowed:"),
     ("schedule", "cyclic(0)", ValueError, r"Cyclic.n_blocks must be an integer >= 1, got 0"),
     ("schedule", "cyclic(2.5)", ValueError, r"schedule='cyclic\(2.5\)'"),
-    ("schedule", "bernoulli(0)", ValueError, r"Bernoulli.b must be in \(0, 1\], got 0\.0"),
-    ("schedule", "bernoulli(1.5)", ValueError, r"Bernoulli.b must be in \(0, 1\], got 1\.5"),
+    ("schedule", "bernoulli(0)", ValueError,
+     r"Bernoulli.b must be finite and in \(0, 1\], got 0\.0"),
+    ("schedule", "bernoulli(1.5)", ValueError,
+     r"Bernoulli.b must be finite and in \(0, 1\], got 1\.5"),
 ]
 
 
@@ -196,21 +210,23 @@ def test_overflow_in_the_psd_check_is_rejected(M0, Q0):
 
 @pytest.mark.parametrize("make,exc,pattern", [
     (lambda: Cyclic(0), ValueError, r"Cyclic.n_blocks must be an integer >= 1, got 0"),
-    (lambda: Cyclic(2.0), TypeError, r"Cyclic.n_blocks must be an integer >= 1, got 2\.0"),
+    (lambda: Cyclic(2.5), ValueError, r"Cyclic.n_blocks must be an integer >= 1, got 2\.5"),
+    (lambda: Cyclic("2"), TypeError, r"Cyclic.n_blocks must be an integer >= 1, got '2'"),
     (lambda: Cyclic(True), TypeError, r"Cyclic.n_blocks"),
-    (lambda: Bernoulli(0.0), ValueError, r"Bernoulli.b must be in \(0, 1\], got 0\.0"),
-    (lambda: Bernoulli(1.01), ValueError, r"Bernoulli.b must be in \(0, 1\], got 1\.01"),
-    (lambda: Bernoulli(float("nan")), ValueError, r"Bernoulli.b must be in \(0, 1\], got nan"),
-    (lambda: Bernoulli("0.5"), TypeError, r"Bernoulli.b must be a number in \(0, 1\], got '0.5'"),
-    (lambda: Bernoulli(True), TypeError, r"Bernoulli.b must be a number"),
+    (lambda: Bernoulli(0.0), ValueError, r"Bernoulli.b must be finite and in \(0, 1\], got 0\.0"),
+    (lambda: Bernoulli(1.01), ValueError, r"Bernoulli.b must be finite and in \(0, 1\], got 1\.01"),
+    (lambda: Bernoulli(float("nan")), ValueError,
+     r"Bernoulli.b must be finite and in \(0, 1\], got nan"),
+    (lambda: Bernoulli("0.5"), TypeError, r"Bernoulli.b must be a real number, got '0.5'"),
+    (lambda: Bernoulli(True), TypeError, r"Bernoulli.b must be a real number, got True"),
     (lambda: dmft.Target(_user_target, K=0), ValueError, r"Target.K must be an integer >= 1"),
     (lambda: dmft.Target("z0", K=1), TypeError, r"Target.fn must be callable"),
     (lambda: dmft.Activation(math.sin, 1.0, math.sin), TypeError,
      r"Activation.dsigma must be callable"),
     (lambda: dmft.Activation(math.sin, math.cos, math.sin, d2_dirac_at_zero=-1.0), ValueError,
-     r"Activation.d2_dirac_at_zero must be a finite number >= 0, got -1\.0"),
+     r"Activation.d2_dirac_at_zero must be finite and >= 0, got -1\.0"),
     (lambda: dmft.Activation(math.sin, math.cos, math.sin, d2_dirac_at_zero="1"), TypeError,
-     r"Activation.d2_dirac_at_zero must be a number >= 0, got '1'"),
+     r"Activation.d2_dirac_at_zero must be a real number, got '1'"),
 ])
 def test_invalid_building_blocks(make, exc, pattern):
     with pytest.raises(exc, match=pattern):
@@ -244,8 +260,9 @@ def _real(allow_zero: bool):
 
 
 _INT_FIELD = (
-    st.one_of(st.integers(1, 12), st.integers(1, 12).map(np.int64)),
-    st.one_of(st.integers(-5, 0), st.sampled_from([2.0, 1.5, "3", True, None])),
+    st.one_of(st.integers(1, 12), st.integers(1, 12).map(np.int64),
+              st.integers(1, 12).map(float)),
+    st.one_of(st.integers(-5, 0), st.sampled_from([2.5, 1.5, 0.0, math.inf, "3", True, None])),
 )
 _SCALAR_FIELDS = {
     "alpha": _real(False),
@@ -416,6 +433,69 @@ def test_target_call_checks_shapes():
         bad(np.zeros((1, 4)))
 
 
+def _scalar_tanh(z):
+    return math.tanh(z[0])  # not vectorised: math.tanh takes one number
+
+
+def _nan_above(z):
+    return np.where(z[0] > 1.5, np.nan, z[0])
+
+
+def test_non_vectorised_target_is_refused_at_problem_construction():
+    tgt = dmft.Target(_scalar_tanh, K=2, name="scalar")
+    with pytest.raises(TypeError, match=(
+            r"target 'scalar' \(.*test_problem\._scalar_tanh\) failed on z of shape \(2, 8\): "
+            r"TypeError: .*A target receives z, a float64 array of shape \(K, S\) = \(2, 8\) "
+            r".*must return a float array of shape \(S,\) = \(8,\); write it with numpy")):
+        dmft.Problem(target=tgt)
+
+
+@pytest.mark.parametrize("fn,shape", [(lambda z: z, r"\(2, 8\)"),
+                                      (lambda z: float(np.sum(z)), r"\(\)"),
+                                      (lambda z: z[:, :3].sum(axis=0), r"\(3,\)")])
+def test_target_of_the_wrong_shape_is_refused_at_problem_construction(fn, shape):
+    with pytest.raises(ValueError, match=(
+            rf"target 'mine' \(.*<lambda>\) returned shape {shape}, expected \(8,\)\. "
+            r"A target receives z, a float64 array of shape \(K, S\) = \(2, 8\)")):
+        dmft.Problem(target=dmft.Target(fn, K=2, name="mine"))
+
+
+def test_target_is_probed_once_per_object():
+    calls = []
+
+    def counting(z):
+        calls.append(z.shape)
+        return z[0]
+
+    tgt = dmft.Target(counting, K=1, name="counting")
+    p = dmft.Problem(target=tgt, P=1)
+    p.replace(eta=0.1)
+    dmft.Problem(target=tgt, P=3)
+    assert calls == [(1, 8)]
+
+
+def test_non_finite_target_value_names_the_target_and_the_input():
+    tgt = dmft.Target(_nan_above, K=2, name="holes")
+    z = np.array([[0.0, 1.0, 2.0, 3.0], [0.5, 0.5, -0.25, 0.5]])
+    with pytest.raises(ValueError, match=(
+            r"target 'holes' \(.*test_problem\._nan_above\) returned nan at z = \[2\.0, -0\.25\] "
+            r"\(sample 2 of 4\): the target function must return finite values")):
+        tgt(z)
+
+
+@pytest.mark.parametrize("run", [
+    lambda p: dmft.simulate(p, d=200, seeds=2, seed=0),
+    lambda p: dmft.solve(p, samples=2000, seed=0),
+], ids=["simulate", "dmft"])
+def test_non_finite_target_is_reported_as_the_targets_fault_by_the_solvers(run):
+    # the probe at construction sees no NaN (its z stays below 1.5); the solvers' data do
+    p = dmft.Problem(target=dmft.Target(_nan_above, K=2, name="holes"), T=2)
+    with pytest.raises(ValueError, match=r"target 'holes' .* returned nan at z = \[") as info:
+        run(p)
+    z0 = float(re.search(r"at z = \[([-0-9.e]+),", str(info.value)).group(1))
+    assert z0 > 1.5
+
+
 # ======================================================================== activation registry
 _ACTIVATION_FORMULAS = {
     "relu": lambda x: np.maximum(x, 0.0),
@@ -483,6 +563,31 @@ def test_activation_pickles_without_compiled_code():
     act.cfuncs()
     back = pickle.loads(pickle.dumps(act))
     assert back == act and back._compiled == {}
+
+
+def _plain_helper(x):
+    return x
+
+
+def _calls_a_plain_helper(x):
+    return _plain_helper(x) + 1.0  # numba cannot call a function it was not given
+
+
+@pytest.mark.parametrize("sigma,reason", [
+    (lambda x: np.array([x]), r"No conversion from array\(float64, 1d, C\) to float64"),
+    (_calls_a_plain_helper, r"Untyped global name '_plain_helper'"),
+])
+def test_activation_numba_cannot_compile_gives_one_clear_line(sigma, reason):
+    act = dmft.Activation(sigma, math.cos, math.sin, name="broken")
+    for use in (act.cfuncs, lambda: act(np.zeros(3))):
+        with pytest.raises(TypeError) as info:
+            use()
+        message = str(info.value)
+        assert len(message.splitlines()) == 1 and "\x1b" not in message, message
+        assert re.match(r"Activation.sigma of 'broken' \(.*test_problem\..*\) cannot be compiled "
+                        r"by numba: " + reason, message), message
+        assert "scalar float -> float functions" in message
+        assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
 @pytest.mark.parametrize("k", range(9))

@@ -1,6 +1,9 @@
-"""Trajectory: shape validation, projections (with standard errors), truncation."""
+"""Trajectory: shape validation, projections (with standard errors), truncation, export."""
 
 from __future__ import annotations
+
+import json
+import sys
 
 import numpy as np
 import pytest
@@ -179,3 +182,82 @@ def test_divergence_error_carries_the_partial_trajectory():
     partial = _traj(T=2)
     err = dmft.DivergenceError("non-finite C at step 2", step=2, partial=partial)
     assert isinstance(err, RuntimeError) and err.step == 2 and err.partial is partial
+
+
+# ------------------------------------------------------------------------------ export
+def test_to_xarray_names_every_dimension_and_keeps_values():
+    xr = pytest.importorskip("xarray")
+    tr = _traj(T=4, P=3, target="z1z2z3-he3", kernels=True)
+    ds = tr.to_xarray()
+    assert isinstance(ds, xr.Dataset)
+    assert dict(ds.sizes) == {"time": 4, "time2": 4, "unit": 3, "unit2": 3, "direction": 4}
+    expected_dims = {"M": ("time", "unit", "direction"), "Q": ("time", "unit", "unit2"),
+                     "e_train": ("time",), "e_gen": ("time",),
+                     "C": ("time", "time2", "unit", "unit2"),
+                     "R": ("time", "time2", "unit", "unit2"), "Lam": ("time", "unit", "unit2")}
+    assert set(ds.data_vars) == set(expected_dims) | {k + "_se" for k in expected_dims}
+    for name, dims in expected_dims.items():
+        for key in (name, name + "_se"):
+            assert ds[key].dims == dims, key
+            np.testing.assert_array_equal(ds[key].values, getattr(tr, key))
+            assert ds[key].attrs["description"], key
+    for dim, n in ds.sizes.items():
+        np.testing.assert_array_equal(ds[dim].values, np.arange(n))
+        assert ds[dim].attrs["description"]
+    # a labelled selection is the array entry it names
+    assert float(ds["M"].sel(time=2, unit=1, direction=3)) == tr.M[2, 1, 3]
+    assert float(ds["C"].sel(time=3, time2=1, unit=0, unit2=2)) == tr.C[3, 1, 0, 2]
+
+
+def test_to_xarray_attributes_rebuild_the_problem_and_provenance():
+    pytest.importorskip("xarray")
+    tr = _traj(T=3, seed=5)
+    ds = tr.to_xarray()
+    assert dmft.Problem.from_dict(json.loads(ds.attrs["problem"])) == tr.problem
+    assert json.loads(ds.attrs["provenance"]) == tr.provenance
+    assert ds.attrs["method"] == "test"
+    assert (ds.attrs["target"], ds.attrs["P"], ds.attrs["K"], ds.attrs["eta"]) == \
+        ("tanh-he1-he3", 2, 2, 0.2)
+    assert all(isinstance(v, (str, int, float)) for v in ds.attrs.values())  # netCDF-safe
+
+
+def test_to_xarray_without_kernels_has_no_second_time():
+    pytest.importorskip("xarray")
+    ds = _traj(T=3).to_xarray()
+    assert "time2" not in ds.dims and "C" not in ds and "Lam_se" not in ds
+    assert ds["Q"].dims == ("time", "unit", "unit2")
+
+
+def test_to_xarray_without_xarray_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "xarray", None)
+    with pytest.raises(ImportError, match=r"to_xarray needs xarray: pip install xarray"):
+        _traj().to_xarray()
+
+
+def test_plot_draws_overlaps_and_errors_with_error_bars():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tr = _traj(T=5, P=2)
+    fig = tr.plot()
+    try:
+        assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 3
+        ax_m, ax_q, ax_e = fig.axes
+        labels = [[h.get_label() for h in ax.get_legend_handles_labels()[0]] for ax in fig.axes]
+        assert labels[0] == ["test M[0,0]", "test M[0,1]", "test M[1,0]", "test M[1,1]"]
+        assert labels[1] == ["test Q[0,0]", "test Q[0,1]", "test Q[1,1]"]
+        assert labels[2] == ["test e_gen", "test e_train"]
+        bars = ax_e.containers[0]  # ErrorbarContainer of e_gen: data line and error bars
+        np.testing.assert_array_equal(bars.lines[0].get_xdata(), np.arange(5))
+        np.testing.assert_array_equal(bars.lines[0].get_ydata(), tr.e_gen)
+        segments = bars.lines[2][0].get_segments()
+        np.testing.assert_allclose([s[1, 1] - s[0, 1] for s in segments], 2 * tr.e_gen_se)
+        # a second trajectory drawn on the same axes (e.g. a simulation over the theory)
+        same = tr.plot(axes=fig.axes, fmt="s--", label="sim")
+        assert same is fig and len(ax_m.containers) == 8
+        assert ax_e.get_legend_handles_labels()[1][-1] == "sim e_train"
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match=r"axes must hold three Axes"):
+        tr.plot(axes=fig.axes[:2])
