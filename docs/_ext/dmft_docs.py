@@ -201,7 +201,20 @@ def escape_bars(app, what, name, obj, options, lines: list[str]) -> None:
         lines[i] = _escape_outside_literals(line)
 
 
+# ----------------------------------------------------------------------------- notebooks
+def notebook_links(app, docname: str, source: list[str]) -> None:
+    """Links from notebooks to pages, ``../docs/page.md``, as seen from ``docs/notebooks/``.
+
+    The notebooks live in ``notebooks/`` (linked into the site as ``docs/notebooks``) and link to
+    the pages by their path in the repository, which works on their own; inside the site the
+    same page is ``/page.md`` (relative to the source folder).
+    """
+    if docname.startswith("notebooks/"):
+        source[0] = source[0].replace("](../docs/", "](/")
+
+
 def setup(app):
+    app.connect("source-read", notebook_links)
     # after numpydoc (priority 500) has turned the numpy sections into reST
     app.connect("autodoc-process-docstring", escape_bars, priority=600)
     app.add_directive("dmft-api", ApiDirective)
