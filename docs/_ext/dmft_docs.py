@@ -50,7 +50,7 @@ def _autodoc_lines(name: str) -> list[str]:
     target = f"dmft.{name}"
     if isinstance(obj, types.ModuleType):
         # a sub-package or module re-exported by dmft: its own public names (its __all__)
-        return [f".. automodule:: {obj.__name__}", "   :members:", "   :no-index:", ""]
+        return [f".. automodule:: {obj.__name__}", "   :members:", ""]
     if inspect.isclass(obj):
         kind = "autoexception" if issubclass(obj, BaseException) else "autoclass"
         return [f".. {kind}:: {target}", "   :members:", ""]
