@@ -6,8 +6,8 @@ The documentation shows the notebooks with the outputs stored in them and never 
     python docs/execute_notebooks.py                 # every notebook in notebooks/
     python docs/execute_notebooks.py fig1 fig3       # some of them
 
-Each runs at its committed size (``SMALL = True``), with this checkout's ``dmft`` and a headless
-matplotlib. Execution timestamps are dropped so that re-running changes only what changed.
+Each runs at its committed size (``SMALL = True``), with this checkout's ``dmft``, figures
+stored as PNG. Execution timestamps are dropped so that re-running changes only what changed.
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = ([NOTEBOOKS / f"{name}.ipynb" for name in args.names] if args.names
              else sorted(NOTEBOOKS.glob("*.ipynb")))
-    os.environ["MPLBACKEND"] = "Agg"
+    # figures as stored PNG outputs (the kernel's inline backend; Agg would store none), and no
+    # warning about the environment (tqdm without ipywidgets) in the stored outputs
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    os.environ["PYTHONWARNINGS"] = "ignore:IProgress not found"
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     for path in paths:

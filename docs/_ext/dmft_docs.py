@@ -203,11 +203,11 @@ def escape_bars(app, what, name, obj, options, lines: list[str]) -> None:
 
 # ----------------------------------------------------------------------------- notebooks
 def notebook_links(app, docname: str, source: list[str]) -> None:
-    """Links from notebooks to pages, ``../docs/page.md``, as seen from ``docs/notebooks/``.
+    """Links from notebooks to pages, ``../docs/<page>.md``, as seen from ``docs/notebooks/``.
 
     The notebooks live in ``notebooks/`` (linked into the site as ``docs/notebooks``) and link to
     the pages by their path in the repository, which works on their own; inside the site the
-    same page is ``/page.md`` (relative to the source folder).
+    same page is ``/<page>.md`` (relative to the source folder).
     """
     if docname.startswith("notebooks/"):
         source[0] = source[0].replace("](../docs/", "](/")
