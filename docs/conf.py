@@ -49,7 +49,7 @@ nb_merge_streams = True
 # autodoc and numpydoc
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"  # the numpy-style docstrings carry the types and shapes
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {"members": True}
 numpydoc_show_class_members = False  # members are documented by autodoc's :members:
 numpydoc_class_members_toctree = False
 numpydoc_validation_checks: set[str] = set()
