@@ -17,7 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 # where code, tests, notebooks and pages point to documentation pages
-REFERRING = ("dmft", "solvers", "tests", "benchmarks", "notebooks", "examples", "docs")
+REFERRING = ("dmft", "solvers", "tests", "benchmarks", "notebooks", "examples", "docs", "data")
 PAGE_REF = re.compile(r"docs/[\w./-]+?\.md")
 TEXT_SUFFIXES = {".py", ".md", ".ipynb", ".toml", ".txt", ".cff"}
 

@@ -13,8 +13,9 @@
 
 Use them inside ``{eval-rst}`` blocks of MyST pages (they emit reStructuredText).
 
-Docstrings are written as plain text with ``|v|`` for norms, which reStructuredText would read
-as substitution references; :func:`escape_bars` escapes those bars before docutils sees them.
+Docstrings are written as plain text, with ``|v|`` for norms and ``(*shape, n)`` for shapes,
+which reStructuredText would read as substitution references and emphasis; :func:`escape_bars`
+escapes those bars and stars before docutils sees them.
 """
 
 from __future__ import annotations
@@ -166,14 +167,19 @@ _LITERAL = re.compile(r"(``.*?``|`[^`]*`)")
 _BAR = re.compile(r"(?<!\\)\|")
 
 
+# a star that unpacks in a tuple, "(*shape, n)" or "(a, *rest)": not the start of emphasis
+_UNPACK_STAR = re.compile(r"(?:(?<=[(\[])|(?<=, ))\*(?=\w)")
+
+
 def _escape_outside_literals(line: str) -> str:
     parts = _LITERAL.split(line)
     # even indices are outside inline literals and roles
-    return "".join(_BAR.sub(r"\\|", p) if i % 2 == 0 else p for i, p in enumerate(parts))
+    return "".join(_UNPACK_STAR.sub(r"\\*", _BAR.sub(r"\\|", p)) if i % 2 == 0 else p
+                   for i, p in enumerate(parts))
 
 
 def escape_bars(app, what, name, obj, options, lines: list[str]) -> None:
-    """Escape ``|`` in docstring prose (``|v|`` is a norm, not a substitution).
+    """Escape ``|`` and unpacking ``*`` in docstring prose (a norm, a shape; not markup).
 
     Left alone: inline literals and roles, literal blocks (after ``::``), doctest blocks, and
     table or line-block rows (``| ...`` and ``+---``).
