@@ -70,9 +70,8 @@ def _doc_texts():
     return texts
 
 
-# notebooks the site shows with stored figures (authors_script joins them once the data it
-# compares with are settled: without them it prints where it looked)
-WITH_FIGURES = ("fig1", "fig2", "fig3", "fig4")
+# notebooks the site shows with their stored figures
+WITH_FIGURES = ("fig1", "fig2", "fig3", "fig4", "authors_script")
 OUTSIDE_PATH = re.compile(r"\.\./shared|/work/|/home/|/root/")
 
 
