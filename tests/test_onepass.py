@@ -1,5 +1,5 @@
-"""One-pass theory (SPEC 6): closed forms, an exact linear recursion, QMC, DMFT step 1, and
-finite-d one-pass simulations extrapolated to d -> infinity."""
+"""One-pass theory (docs/theory/one-pass.md): closed forms, an exact linear recursion, QMC,
+DMFT step 1, and finite-d one-pass simulations extrapolated to d -> infinity."""
 
 from __future__ import annotations
 
@@ -27,14 +27,14 @@ def paper_c1(h=0.005, R=9.0):
     return np.array([np.sum(Y * Z1), np.sum(Y * Z2)])
 
 
-# ------------------------------------------------------------------ closed forms (SPEC 7)
+# ------------------------------------------- closed forms (docs/theory/learnability.md)
 def test_first_step_closed_form_paper_setting():
     """M_1 = eta alpha (a * E[sigma'(h0)]) C_1^T at M_0 = 0, Q_0 = I (ReLU: E[sigma'] = 1/2)."""
     prob = dmft.Problem(T=2)  # paper: tanh-he1-he3, P = 2, ReLU, alpha 3, eta 0.2
     traj = solve_onepass(prob)
     expected = prob.eta * prob.alpha * np.outer(prob.a * 0.5, paper_c1())
     np.testing.assert_allclose(traj.M[1], expected, atol=1e-10)
-    # the number quoted in SPEC 7 (from the paper)
+    # the number quoted in the paper
     np.testing.assert_allclose(np.linalg.norm(traj.M[1], axis=1), 0.0988, atol=5e-5)
     assert np.all(traj.M_se == 0) and np.all(traj.Q_se == 0)
 
@@ -209,7 +209,7 @@ def test_unit_order_invariance_nearly_parallel_units(rho):
 
 
 def test_first_step_matches_multipass_dmft():
-    """SPEC 6: step 0 -> 1 of the one-pass theory is the first step of the multi-pass DMFT."""
+    """Step 0 -> 1 of the one-pass theory is the first step of the multi-pass DMFT."""
     prob = dmft.Problem(T=2)
     one = solve_onepass(prob)
     dm = dmft.solve(prob, samples=200_000, seed=1, progress=False)
