@@ -184,17 +184,18 @@ def cross_moments(problem, M: np.ndarray, Q: np.ndarray,
         closed = next((c for name, c in (("relu", CLOSED_RELU), ("erf", CLOSED_ERF),
                                          ("quadratic", CLOSED_QUADRATIC))
                        if is_registry_activation(act, name)), None)
+        # rows in blocks on threads (the kernels release the GIL); every row is summed
+        # serially, so the values do not depend on the blocks
         if closed is not None:
-            val[idx] = cross_closed_kernel((Z, wz, y), Mi, si, closed)
+            def block(a: int, b: int) -> np.ndarray:
+                return cross_closed_kernel((Z, wz, y), Mi[a:b], si[a:b], closed)
         else:
-            # rows in blocks on threads (the kernel releases the GIL); a fixed partition, so
-            # the values do not depend on the thread count
             def block(a: int, b: int) -> np.ndarray:
                 return cross_kernel((Z, wz, y), Mi[a:b], si[a:b], rule.mode, rule.arrays,
                                     rule.capacity, sig)
 
-            per_block = max(1, _PARALLEL_MIN_WORK // Z.shape[0])
-            val[idx] = np.concatenate(run_blocks(block, idx.size, 2 * n_workers(), per_block))
+        per_block = max(1, _PARALLEL_MIN_WORK // Z.shape[0])
+        val[idx] = np.concatenate(run_blocks(block, idx.size, 2 * n_workers(), per_block))
     for i in np.flatnonzero(fallback):
         if is_registry_activation(act, "relu"):
             val[i] = _relu_cross_rotated(tgt, Mrows[i], s[i], opts)

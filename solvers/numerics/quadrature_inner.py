@@ -100,18 +100,23 @@ def piecewise_exact_nodes(kinks, nk, x_out, w_out, tails):
         return 2
     for i in range(nk):
         _kink_tails(kinks[i], tails, i)
-    k = _rule2_from_moments(tails[0, 1, 0], tails[0, 1, 1], tails[0, 1, 2], tails[0, 1, 3],
-                            x_out, w_out, 0)
-    for i in range(nk - 1):
-        # difference on the side where both tails are small
-        side, i_hi, i_lo = (0, i, i + 1) if kinks[i] >= 0.0 else (1, i + 1, i)
-        k = _rule2_from_moments(tails[i_hi, side, 0] - tails[i_lo, side, 0],
-                                tails[i_hi, side, 1] - tails[i_lo, side, 1],
-                                tails[i_hi, side, 2] - tails[i_lo, side, 2],
-                                tails[i_hi, side, 3] - tails[i_lo, side, 3], x_out, w_out, k)
-    j = nk - 1
-    return _rule2_from_moments(tails[j, 0, 0], tails[j, 0, 1], tails[j, 0, 2], tails[j, 0, 3],
-                               x_out, w_out, k)
+    k = 0
+    for piece in range(nk + 1):  # one call site of the rule: less code to compile
+        if piece == 0:  # below the first kink: its lower tail
+            t0, t1, t2, t3 = tails[0, 1, 0], tails[0, 1, 1], tails[0, 1, 2], tails[0, 1, 3]
+        elif piece == nk:  # above the last kink: its upper tail
+            j = nk - 1
+            t0, t1, t2, t3 = tails[j, 0, 0], tails[j, 0, 1], tails[j, 0, 2], tails[j, 0, 3]
+        else:
+            # between kinks i and i + 1: difference on the side where both tails are small
+            i = piece - 1
+            side, i_hi, i_lo = (0, i, i + 1) if kinks[i] >= 0.0 else (1, i + 1, i)
+            t0 = tails[i_hi, side, 0] - tails[i_lo, side, 0]
+            t1 = tails[i_hi, side, 1] - tails[i_lo, side, 1]
+            t2 = tails[i_hi, side, 2] - tails[i_lo, side, 2]
+            t3 = tails[i_hi, side, 3] - tails[i_lo, side, 3]
+        k = _rule2_from_moments(t0, t1, t2, t3, x_out, w_out, k)
+    return k
 
 
 @numba.njit(cache=True, inline="always")
@@ -126,7 +131,8 @@ def _insertion_sort(a, n):
         a[j + 1] = v
 
 
-@numba.njit(cache=True, inline="always")
+# compiled on its own: inner_nodes calls it from two places
+@numba.njit(cache=True)
 def _composite_nodes(kinks, nk, edges, glx, glw, x_out, w_out, br):
     """Composite Gauss-Legendre nodes for phi on [edges[0], edges[-1]], split at the kinks.
 
@@ -183,7 +189,10 @@ def inner_workspace(capacity, P, n_edges):
             np.empty(n_edges + N_GRADED_BREAKS))
 
 
-@numba.njit(cache=True, inline="always")
+# Compiled once on its own (not inlined into the kernels that call it, once per outer node):
+# inlining it into every caller multiplied the compile time; the small helpers above are inlined
+# into it, and the line rule appears once (shared by r = 1 and the last coordinate of r = 2).
+@numba.njit(cache=True)
 def inner_nodes(m, S, mode, rule, work, eps_out, w_out):
     """Rule for eps ~ N(0, I_r) given z, for integrands kinked at u_j = m_j + S_j . eps = 0.
 
@@ -207,19 +216,7 @@ def inner_nodes(m, S, mode, rule, work, eps_out, w_out):
     if r == 0:
         w_out[0] = 1.0
         return 1
-    if r == 1:
-        nk = 0
-        for j in range(P):
-            if S[j, 0] != 0.0:
-                kinks[nk] = -m[j] / S[j, 0]
-                nk += 1
-        n = _line_nodes(mode, kinks, nk, rule, buf_x, buf_w, tmp, br)
-        for q in range(n):
-            eps_out[q, 0] = buf_x[q]
-            w_out[q] = buf_w[q]
-        return n
-    # r == 2 == P: S lower triangular, unit 0 sees eps_0 only, unit 1 both
-    if mode == INNER_SMOOTH:
+    if r == 2 and mode == INNER_SMOOTH:
         n = 0
         for q0 in range(smx.shape[0]):
             for q1 in range(smx.shape[0]):
@@ -228,33 +225,52 @@ def inner_nodes(m, S, mode, rule, work, eps_out, w_out):
                 w_out[n] = smw[q0] * smw[q1]
                 n += 1
         return n
-    kinks[0] = -m[0] / S[0, 0]
-    nk = 1
-    # After the exact eps_1 integral, unit 1's kink becomes a smooth step in eps_0 centred at
-    # -m_1 / S_10 of width |S_11 / S_10|, steep when the units' orthogonal parts are nearly
-    # parallel: add panel breaks graded towards it (measured: error 5e-6 -> 1e-10 at
-    # correlation 0.98)
-    if S[1, 0] != 0.0:
-        width = abs(S[1, 1] / S[1, 0])
-        centre = -m[1] / S[1, 0]
-        if width < 1.0:
-            kinks[nk] = centre
-            nk += 1
-            width = max(width, 1e-6)
-            while width < 1.0 and nk + 2 <= N_GRADED_BREAKS:
-                kinks[nk] = centre - width
-                kinks[nk + 1] = centre + width
-                nk += 2
-                width *= 2.0
-    n0 = _composite_nodes(kinks, nk, edges, glx, glw, lvl_x, lvl_w, br)
+    if r == 1:
+        # one coordinate: a single "first level" node, the line rule takes every unit's kink
+        n0 = 1
+        lvl_x[0] = 0.0
+        lvl_w[0] = 1.0
+    else:
+        # r == 2 == P: S lower triangular, unit 0 sees eps_0 only, unit 1 both
+        kinks[0] = -m[0] / S[0, 0]
+        nk = 1
+        # After the exact eps_1 integral, unit 1's kink becomes a smooth step in eps_0 centred
+        # at -m_1 / S_10 of width |S_11 / S_10|, steep when the units' orthogonal parts are
+        # nearly parallel: add panel breaks graded towards it (measured: error 5e-6 -> 1e-10 at
+        # correlation 0.98)
+        if S[1, 0] != 0.0:
+            width = abs(S[1, 1] / S[1, 0])
+            centre = -m[1] / S[1, 0]
+            if width < 1.0:
+                kinks[nk] = centre
+                nk += 1
+                width = max(width, 1e-6)
+                while width < 1.0 and nk + 2 <= N_GRADED_BREAKS:
+                    kinks[nk] = centre - width
+                    kinks[nk + 1] = centre + width
+                    nk += 2
+                    width *= 2.0
+        n0 = _composite_nodes(kinks, nk, edges, glx, glw, lvl_x, lvl_w, br)
     n = 0
     for q in range(n0):
         e0 = lvl_x[q]
-        kinks[0] = -(m[1] + S[1, 0] * e0) / S[1, 1]
-        n1 = _line_nodes(mode, kinks, 1, rule, buf_x, buf_w, tmp, br)
+        if r == 1:
+            nk = 0
+            for j in range(P):
+                if S[j, 0] != 0.0:
+                    kinks[nk] = -m[j] / S[j, 0]
+                    nk += 1
+        else:
+            kinks[0] = -(m[1] + S[1, 0] * e0) / S[1, 1]
+            nk = 1
+        n1 = _line_nodes(mode, kinks, nk, rule, buf_x, buf_w, tmp, br)
         for q1 in range(n1):
-            eps_out[n, 0] = e0
-            eps_out[n, 1] = buf_x[q1]
-            w_out[n] = lvl_w[q] * buf_w[q1]
+            if r == 1:
+                eps_out[n, 0] = buf_x[q1]
+                w_out[n] = buf_w[q1]
+            else:
+                eps_out[n, 0] = e0
+                eps_out[n, 1] = buf_x[q1]
+                w_out[n] = lvl_w[q] * buf_w[q1]
             n += 1
     return n
