@@ -27,6 +27,16 @@ __all__ = ["solve_onepass", "onepass_expectations", "onepass_step", "N_BLOCKS"]
 # on the number of threads
 N_BLOCKS = 16
 
+# Runaway growth (docs/quadrature.md, "Divergence"): the largest student norm max_j Q_jj above
+# _RUNAWAY_BOUND x scale, or above _GROWTH_FLOOR x scale while it grew by _GROWTH_FACTOR or more
+# at each of the last _GROWTH_STEPS steps; scale = max(1, max_j Q0_jj, E[g*^2] / |a|^2) (the
+# norm a student needs to fit the target). Far below these the recursion is still accurate, so
+# a converging run never meets them.
+_RUNAWAY_BOUND = 1e6
+_GROWTH_FLOOR = 1e2
+_GROWTH_FACTOR = 1.5
+_GROWTH_STEPS = 3
+
 
 def _kink_polar_fits(M: np.ndarray, S: np.ndarray, opts: G.QuadratureOptions) -> bool:
     """Whether the units' kink normals span 2 dimensions and a kink-polar rule fits max_nodes."""
@@ -184,29 +194,62 @@ def onepass_step(problem: Problem, M: np.ndarray, Q: np.ndarray, E: dict
     return M_new, 0.5 * (Q_new + Q_new.T)
 
 
+def _norm_scale(problem: Problem, opts: G.QuadratureOptions) -> float:
+    """max(1, max_j Q0_jj, E[g*^2] / |a|^2): the size of the student norms a fit needs."""
+    second = G.target_moments(problem.target, opts)["second"]
+    a2 = float(problem.a @ problem.a)
+    return max(1.0, float(np.max(np.diagonal(problem.Q0))), second / a2 if a2 > 0 else 0.0)
+
+
+def _runaway(Q: np.ndarray, t: int, scale: float) -> str:
+    """Why the overlaps Q[0..t] count as runaway growth, or "" if they do not."""
+    norms = np.max(np.diagonal(Q[:t + 1], axis1=1, axis2=2), axis=1)
+    if norms[t] > _RUNAWAY_BOUND * scale:
+        return f"max_j Q_jj = {norms[t]:.3g} > {_RUNAWAY_BOUND:g} x {scale:.3g}"
+    if t >= _GROWTH_STEPS and norms[t] > _GROWTH_FLOOR * scale:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = norms[t - _GROWTH_STEPS + 1:t + 1] / norms[t - _GROWTH_STEPS:t]
+        if np.all(ratios >= _GROWTH_FACTOR):
+            return (f"max_j Q_jj = {norms[t]:.3g} > {_GROWTH_FLOOR:g} x {scale:.3g} and growing "
+                    f"geometrically (x{ratios.min():.3g} or more at each of the last "
+                    f"{_GROWTH_STEPS} steps)")
+    return ""
+
+
 def _recursion(problem: Problem, opts: G.QuadratureOptions, qmc_rule: G.Rule | None,
                progress) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, int, int | None, str]:
-    """Run the recursion; return M, Q, joint-rule loss, rule, nodes, failing step, message."""
+    """Run the recursion; return M, Q, joint-rule loss, rule, nodes, failing step, message.
+
+    Errors at step 0 are the input's (e.g. a target that is not finite on the grid) and are
+    raised; later ones, non-finite overlaps and runaway growth end the recursion at that step.
+    """
     T, P, K = problem.T, problem.P, problem.K
     M = np.zeros((T, P, K))
     Q = np.zeros((T, P, P))
     loss = np.full(T, np.nan)
     M[0], Q[0] = problem.M0, problem.Q0
+    scale = _norm_scale(problem, opts)
     desc, nodes = "", 0
     for t in range(T):
         try:
             E = onepass_expectations(problem, M[t], Q[t], opts, qmc_rule)
         except (ValueError, np.linalg.LinAlgError) as exc:
-            return M, Q, loss, desc, nodes, t, f"step {t}: {exc}"
+            if t == 0:
+                raise
+            return M, Q, loss, desc, nodes, t, f"the expectations failed ({exc})"
         desc, nodes = E["rule"], E["nodes"]
         loss[t] = E["loss"]
         if progress is not None:
             progress.update(1)
         if t == T - 1:
             break
-        M[t + 1], Q[t + 1] = onepass_step(problem, M[t], Q[t], E)
+        with np.errstate(over="ignore", invalid="ignore"):
+            M[t + 1], Q[t + 1] = onepass_step(problem, M[t], Q[t], E)
         if not (np.all(np.isfinite(M[t + 1])) and np.all(np.isfinite(Q[t + 1]))):
-            return M, Q, loss, desc, nodes, t + 1, f"non-finite overlaps at step {t + 1}"
+            return M, Q, loss, desc, nodes, t + 1, "the overlaps are no longer finite"
+        why = _runaway(Q, t + 1, scale)
+        if why:
+            return M, Q, loss, desc, nodes, t + 1, f"runaway growth, {why}"
     return M, Q, loss, desc, nodes, None, ""
 
 
@@ -240,7 +283,20 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
     Raises
     ------
     dmft.DivergenceError
-        Non-finite (or non positive semi-definite) overlaps; ``partial`` holds the valid steps.
+        Non-finite overlaps, expectations that fail after step 0, or runaway growth (the
+        largest student norm max_j Q_jj above 1e6 times its natural scale, or above 100 times
+        it while growing by 1.5x or more per step for 3 steps; docs/quadrature.md). ``step``
+        is the first invalid step, ``partial`` holds the steps before it; the message names
+        eta.
+    ValueError
+        Invalid input met at step 0, e.g. a target that is not finite on the quadrature grid.
+
+    Examples
+    --------
+    >>> import dmft
+    >>> traj = solve_onepass(dmft.Problem(T=3))  # the paper's setting
+    >>> traj.M.shape, traj.provenance["method"]
+    ((3, 2, 2), 'one-pass')
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a dmft.Problem, got {type(problem).__name__}")
@@ -278,13 +334,15 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
     finally:
         if bar is not None:
             bar.close()
-    T_ok = prob.T if fail is None else fail
-    if fail is not None and T_ok == 0:
-        raise DivergenceError(f"one-pass recursion failed: {msg}", 0, None)
+    T_ok = prob.T if fail is None else fail  # >= 1: step 0 errors were raised
     traj = _assemble(prob, opts, runs, M if runs is None else None, Q if runs is None else None,
                      loss if runs is None else None, T_ok, desc, nodes, t_start)
     if fail is not None:
-        raise DivergenceError(f"one-pass recursion diverged: {msg}", fail, traj)
+        raise DivergenceError(
+            f"one-pass recursion diverged at step {fail} with eta = {prob.eta:g}: {msg}. The "
+            "overlaps grow without bound at this learning rate; try a smaller eta. "
+            f"The partial trajectory (steps 0..{fail - 1}) is attached as .partial.",
+            fail, traj)
     return traj
 
 

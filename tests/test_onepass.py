@@ -229,6 +229,64 @@ def test_divergence_raises_with_partial_trajectory():
     assert np.all(np.isfinite(err.partial.M)) and np.all(np.isfinite(err.partial.Q))
 
 
+def test_runaway_growth_past_the_bound_raises_naming_eta():
+    """eta = 50 in the paper setting: finite overlaps that explode (e_gen ~ 1e19 by T = 7 before
+    the check existed) stop at the bound max_j Q_jj > 1e6 x scale."""
+    prob = dmft.Problem(eta=50.0, T=7)
+    with pytest.raises(dmft.DivergenceError, match=r"eta = 50\b") as info:
+        solve_onepass(prob)
+    err = info.value
+    assert 1 <= err.step <= 3 and "runaway growth" in str(err)
+    assert err.partial is not None and err.partial.T == err.step
+    assert np.all(np.isfinite(err.partial.M)) and np.all(np.isfinite(err.partial.Q))
+    assert np.all(np.isfinite(err.partial.e_gen))
+    np.testing.assert_array_equal(err.partial.M[0], prob.M0)
+
+
+def test_geometric_growth_raises_before_the_bound():
+    """eta = 2: e_gen grows by ~1.8x per step (7.5e7 at T = 30 before the check existed); the
+    recursion stops once max_j Q_jj > 100 x scale grows geometrically."""
+    prob = dmft.Problem(eta=2.0, T=30)
+    with pytest.raises(dmft.DivergenceError, match="geometrically") as info:
+        solve_onepass(prob)
+    err = info.value
+    assert "eta = 2" in str(err) and err.step < 12
+    assert err.partial.T == err.step
+    e = err.partial.e_gen
+    assert np.all(e[-3:] / e[-4:-1] > 1.5)  # the partial trajectory shows the growth
+
+
+def test_runaway_criterion():
+    """The stated criterion on synthetic norm histories (scale 1)."""
+    from solvers.onepass import _runaway
+
+    def history(norms):
+        return np.array([n * np.eye(2) for n in norms])
+
+    assert _runaway(history([1, 2, 4, 8, 16]), 4, 1.0) == ""  # geometric but small
+    assert _runaway(history([1, 50, 75, 113, 170]), 4, 1.0) != ""  # geometric and > 100
+    assert _runaway(history([1, 50, 75, 113, 150]), 4, 1.0) == ""  # slowing down
+    assert _runaway(history([1, 5e5, 5e5, 5e5, 2e6]), 4, 1.0) != ""  # past the bound
+    assert _runaway(history([1, 5e5, 5e5, 5e5, 2e6]), 4, 10.0) == ""  # bound scales
+
+
+def test_large_but_converging_norms_do_not_raise():
+    """A student started with norm 200 (far above the target's) shrinks back: no divergence,
+    because the bound scales with max_j Q0_jj."""
+    traj = solve_onepass(dmft.Problem(Q0=200.0 * np.eye(2), eta=0.05, T=6))
+    norms = np.diagonal(traj.Q, axis1=1, axis2=2).max(axis=1)
+    assert np.all(np.diff(norms) < 0)
+
+
+def test_non_finite_target_is_reported_as_the_target_s_fault():
+    def bad(z):
+        return np.where(z[0] > 3.0, np.nan, z[0])
+
+    prob = dmft.Problem(target=dmft.Target(bad, K=1, name="nan-above-3"), P=1, T=3)
+    with pytest.raises(ValueError, match="target 'nan-above-3' returned non-finite"):
+        solve_onepass(prob)
+
+
 def test_deterministic_dispatch_and_provenance():
     prob = dmft.Problem(target="staircase", T=3)
     a = dmft.solve(prob, method="one-pass")
