@@ -28,10 +28,11 @@ __all__ = ["solve_onepass", "onepass_expectations", "onepass_step", "N_BLOCKS"]
 N_BLOCKS = 16
 
 # Runaway growth (docs/quadrature.md, "Divergence"): the largest student norm max_j Q_jj above
-# _RUNAWAY_BOUND x scale, or above _GROWTH_FLOOR x scale while it grew by _GROWTH_FACTOR or more
-# at each of the last _GROWTH_STEPS steps; scale = max(1, max_j Q0_jj, E[g*^2] / |a|^2) (the
-# norm a student needs to fit the target). Far below these the recursion is still accurate, so
-# a converging run never meets them.
+# _RUNAWAY_BOUND x scale, scale = max(1, max_j Q0_jj, 2 e_train(0)) (so that a student that must
+# grow to fit a large target is not taken for a diverging one), or e_train above _RUNAWAY_BOUND x
+# max(1, e_train(0)); also max_j Q_jj above _GROWTH_FLOOR x scale while it grew by
+# _GROWTH_FACTOR or more at each of the last _GROWTH_STEPS steps (which stops a clearly unstable
+# eta within a few steps). A converging run never comes near these.
 _RUNAWAY_BOUND = 1e6
 _GROWTH_FLOOR = 1e2
 _GROWTH_FACTOR = 1.5
@@ -194,13 +195,6 @@ def onepass_step(problem: Problem, M: np.ndarray, Q: np.ndarray, E: dict
     return M_new, 0.5 * (Q_new + Q_new.T)
 
 
-def _norm_scale(problem: Problem, opts: G.QuadratureOptions) -> float:
-    """max(1, max_j Q0_jj, E[g*^2] / |a|^2): the size of the student norms a fit needs."""
-    second = G.target_moments(problem.target, opts)["second"]
-    a2 = float(problem.a @ problem.a)
-    return max(1.0, float(np.max(np.diagonal(problem.Q0))), second / a2 if a2 > 0 else 0.0)
-
-
 def _runaway(Q: np.ndarray, t: int, scale: float) -> str:
     """Why the overlaps Q[0..t] count as runaway growth, or "" if they do not."""
     norms = np.max(np.diagonal(Q[:t + 1], axis1=1, axis2=2), axis=1)
@@ -228,7 +222,6 @@ def _recursion(problem: Problem, opts: G.QuadratureOptions, qmc_rule: G.Rule | N
     Q = np.zeros((T, P, P))
     loss = np.full(T, np.nan)
     M[0], Q[0] = problem.M0, problem.Q0
-    scale = _norm_scale(problem, opts)
     desc, nodes = "", 0
     for t in range(T):
         try:
@@ -239,6 +232,12 @@ def _recursion(problem: Problem, opts: G.QuadratureOptions, qmc_rule: G.Rule | N
             return M, Q, loss, desc, nodes, t, f"the expectations failed ({exc})"
         desc, nodes = E["rule"], E["nodes"]
         loss[t] = E["loss"]
+        if t == 0:
+            scale = max(1.0, float(np.max(np.diagonal(Q[0]))), 2.0 * loss[0])
+            loss_bound = _RUNAWAY_BOUND * max(1.0, loss[0])
+        elif not loss[t] <= loss_bound:
+            return M, Q, loss, desc, nodes, t, (f"runaway growth, e_train = {loss[t]:.3g} > "
+                                                f"{_RUNAWAY_BOUND:g} x max(1, e_train(0))")
         if progress is not None:
             progress.update(1)
         if t == T - 1:
@@ -283,11 +282,10 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
     Raises
     ------
     dmft.DivergenceError
-        Non-finite overlaps, expectations that fail after step 0, or runaway growth (the
-        largest student norm max_j Q_jj above 1e6 times its natural scale, or above 100 times
-        it while growing by 1.5x or more per step for 3 steps; docs/quadrature.md). ``step``
-        is the first invalid step, ``partial`` holds the steps before it; the message names
-        eta.
+        Non-finite overlaps, expectations that fail after step 0, or runaway growth (max_j Q_jj
+        or e_train above 1e6 times its scale at t = 0, or max_j Q_jj above 100 times it while
+        growing by 1.5x or more per step for 3 steps; docs/quadrature.md). ``step`` is the
+        first invalid step, ``partial`` holds the steps before it; the message names eta.
     ValueError
         Invalid input met at step 0, e.g. a target that is not finite on the quadrature grid.
 
