@@ -1,43 +1,8 @@
-"""One-pass theory: a fresh batch of n = alpha d samples at every step (SPEC 6), deterministic.
+"""One-pass theory: the deterministic recursion of (M, Q) for a fresh batch every step.
 
-With (h, z) ~ N(0, Omega), Omega = [[Q, M], [M^T, I_K]], F = F(h, y) from :mod:`solvers._loss`
-and B = E[F (h^T, z^T)] (P x (P+K)):
-
-    M' = (1 - eta lam) M - eta alpha E[F z^T]
-    Q' = (1 - eta lam)^2 Q - eta alpha (1 - eta lam) (E[F h^T] + E[h F^T]) + eta^2 alpha E[F F^T]
-         + eta^2 alpha^2 B Omega^+ B^T.
-
-Where the last term comes from: W' W'^T / d contains (eta^2 / d^2) sum_{mu != nu} F_mu
-(x_mu . x_nu) F_nu^T; only the components of the x's in the span of the rows of W and W*
-survive the average, and they are Omega^{-1/2}-whitened versions of (h, z). Writing
-(h, z) = L xi with L L^T = Omega, L of full column rank D = rank Omega, gives
-B Omega^+ B^T = A A^T with A = E[F xi^T] (P x D): no inverse is ever formed, and a singular
-Omega (e.g. Q = M M^T) needs no special case. We use xi = (z, eps), h = M z + S eps,
-S S^T = Q - M M^T (:func:`dmft.gaussian.student_noise_factor`), so A = [E[F z^T], E[F eps^T]].
-
-With label noise y = g*(z) + sqrt(noise) xi_n, xi_n is integrated by the 2-point rule
-xi_n = +-1 (exact: F is linear in y, F F^T and the loss quadratic).
-
-Expectations (:func:`onepass_expectations`):
-
-- P <= 2: the structured quadrature of :mod:`dmft.gaussian` (trapezoid grid over z times a
-  rule over eps | z that is exact for ReLU), standard error 0. Accuracy in the paper setting
-  ~1e-10 per step (``tests/test_onepass.py``). If a unit has almost no orthogonal part
-  (|S_j| < 0.15 |M_j|, kinked activation), its kink is nearly sharp in z-space and the z-grid
-  is rotated along M_j and graded towards the kink (:func:`dmft.gaussian.rotated_z_rule`);
-  if both units are, with different directions, the kink-polar rule of the generic engine is
-  used when it fits ``max_nodes`` (D = K + r <= 3 for the defaults; ~1e-9).
-- P >= 3 with a smooth activation: tensor Gauss-Hermite in the K + r whitened dimensions when
-  it fits ``max_nodes`` (exact for polynomial integrands).
-- otherwise (P >= 3 and ReLU, or ``method="qmc"``): randomized QMC. The whole recursion is run
-  ``qmc_replicas`` times, each with its own scrambled Sobol set (fixed across steps); the
-  result is their mean and the standard error their spread / sqrt(R), so the error fed forward
-  through the recursion is included.
-
-Observables: e_gen(t) from :func:`dmft.gaussian.gen_error` at (M_t, Q_t); e_train(t) is the
-loss on the fresh batch of step t *before* the update, whose expectation is e_gen(t) (the batch
-is independent of W_t), so e_train = e_gen. ``diagnostics["loss_joint_rule"]`` holds E[L] from
-the joint (P+K)-dimensional rule, an internal consistency check of the two computations.
+Equations: docs/theory/one-pass.md. How the Gaussian expectations of a step are computed (which
+rule for which problem, accuracy, the B Omega^+ B^T term without an inverse): the section "The
+one-pass step" of docs/quadrature.md. The numba sums are in :mod:`solvers.numerics.onepass_moments`.
 """
 
 from __future__ import annotations
@@ -45,13 +10,16 @@ from __future__ import annotations
 import math
 import time
 
-import numba
 import numpy as np
 
 from dmft import gaussian as G
 from dmft.problem import Problem
+from dmft.stats import mean_se
 from dmft.trajectory import DivergenceError, Trajectory, base_provenance
-from solvers._loss import committee_F
+from dmft.validation import integer
+from solvers.numerics.blocks import run_blocks
+from solvers.numerics.onepass_moments import explicit_moments, structured_moments
+from solvers.numerics.quadrature import read_only
 
 __all__ = ["solve_onepass", "onepass_expectations", "onepass_step", "N_BLOCKS"]
 
@@ -59,127 +27,16 @@ __all__ = ["solve_onepass", "onepass_expectations", "onepass_step", "N_BLOCKS"]
 # on the number of threads
 N_BLOCKS = 16
 
-
-@numba.njit(cache=True, nogil=True)
-def _structured_moments(start, stop, Z, wz, y, M, S, mode, edges, glx, glw, smx, smw, cap,
-                        a, sig, dsig, noise_sd):
-    """Sums over (outer z-node in [start, stop), inner eps-node, noise node) of
-    w * (F z^T, F h^T, F F^T, F eps^T, loss).
-
-    Z (N, K), wz (N,), y (N,) outer rule and labels; M (P, K); S (P, r) noise factor
-    (r <= 2; lower triangular if r = P = 2); the InnerRule arrays; a (P,); sig, dsig cfuncs;
-    noise_sd = sqrt(noise) (0 for clean labels).
-
-    Returns Fz (P, K), Fh (P, P), FF (P, P), Fe (P, max(r, 1)), loss (1,).
-    """
-    K = Z.shape[1]
-    P, r = S.shape
-    re = max(r, 1)
-    Fz = np.zeros((P, K))
-    Fh = np.zeros((P, P))
-    FF = np.zeros((P, P))
-    Fe = np.zeros((P, re))
-    loss = np.zeros(1)
-    n_noise = 2 if noise_sd > 0.0 else 1
-    eps = np.zeros((cap, re))
-    w = np.empty(cap)
-    bx = np.empty(cap)
-    bw = np.empty(cap)
-    lx = np.empty(cap)
-    lw = np.empty(cap)
-    tmp = np.empty((P + 2, 2, 4))
-    kinks = np.empty(G.N_GRADED_BREAKS)
-    br = np.empty(edges.shape[0] + G.N_GRADED_BREAKS)
-    m = np.empty(P)
-    u = np.empty(P)
-    F = np.empty(P)
-    sF = np.empty(P)  # per z-node sums over the inner rule: w F, w F eps^T, w F F^T
-    sFe = np.empty((P, re))
-    for n in range(start, stop):
-        for j in range(P):
-            acc = 0.0
-            for k in range(K):
-                acc += M[j, k] * Z[n, k]
-            m[j] = acc
-            sF[j] = 0.0
-            for k in range(re):
-                sFe[j, k] = 0.0
-        cnt = G.inner_nodes(m, S, mode, edges, glx, glw, smx, smw, eps, w, bx, bw, lx, lw,
-                            tmp, kinks, br)
-        wn = wz[n]
-        for q in range(cnt):
-            for j in range(P):
-                acc = m[j]
-                for k in range(r):
-                    acc += S[j, k] * eps[q, k]
-                u[j] = acc
-            for s in range(n_noise):
-                yy = y[n]
-                wt = w[q]
-                if n_noise == 2:
-                    yy += noise_sd if s == 0 else -noise_sd
-                    wt *= 0.5
-                resid = committee_F(u, yy, a, sig, dsig, F)
-                loss[0] += wn * wt * 0.5 * resid * resid
-                for j in range(P):
-                    fj = wt * F[j]
-                    sF[j] += fj
-                    for k in range(r):
-                        sFe[j, k] += fj * eps[q, k]
-                    fj *= wn
-                    for k in range(P):
-                        FF[j, k] += fj * F[k]
-        # F z^T, F eps^T, and F h^T = F (m + S eps)^T from the inner sums
-        for j in range(P):
-            for k in range(K):
-                Fz[j, k] += wn * sF[j] * Z[n, k]
-            for k in range(r):
-                Fe[j, k] += wn * sFe[j, k]
-            for k in range(P):
-                acc = sF[j] * m[k]
-                for l in range(r):
-                    acc += sFe[j, l] * S[k, l]
-                Fh[j, k] += wn * acc
-    return Fz, Fh, FF, Fe, loss
-
-
-@numba.njit(cache=True, nogil=True)
-def _explicit_moments(start, stop, X, Xi, y, w, P, a, sig, dsig, noise_sd):
-    """The same sums over explicit nodes n in [start, stop): x = (h, z) (N, P+K), whitened
-    xi (N, D), labels y (N,), weights w (N,). Returns Fz (P, K), Fh, FF (P, P), Fxi (P, D),
-    loss (1,).
-    """
-    K = X.shape[1] - P
-    D = Xi.shape[1]
-    Fz = np.zeros((P, K))
-    Fh = np.zeros((P, P))
-    FF = np.zeros((P, P))
-    Fx = np.zeros((P, D))
-    loss = np.zeros(1)
-    n_noise = 2 if noise_sd > 0.0 else 1
-    u = np.empty(P)
-    F = np.empty(P)
-    for n in range(start, stop):
-        for j in range(P):
-            u[j] = X[n, j]
-        for s in range(n_noise):
-            yy = y[n]
-            wt = w[n]
-            if n_noise == 2:
-                yy += noise_sd if s == 0 else -noise_sd
-                wt *= 0.5
-            resid = committee_F(u, yy, a, sig, dsig, F)
-            loss[0] += wt * 0.5 * resid * resid
-            for j in range(P):
-                fj = wt * F[j]
-                for k in range(K):
-                    Fz[j, k] += fj * X[n, P + k]
-                for k in range(P):
-                    Fh[j, k] += fj * u[k]
-                    FF[j, k] += fj * F[k]
-                for k in range(D):
-                    Fx[j, k] += fj * Xi[n, k]
-    return Fz, Fh, FF, Fx, loss
+# Runaway growth (docs/quadrature.md, "Divergence"): the largest student norm max_j Q_jj above
+# _RUNAWAY_BOUND x scale, scale = max(1, max_j Q0_jj, 2 e_train(0)) (so that a student that must
+# grow to fit a large target is not taken for a diverging one), or e_train above _RUNAWAY_BOUND x
+# max(1, e_train(0)); also max_j Q_jj above _GROWTH_FLOOR x scale while it grew by
+# _GROWTH_FACTOR or more at each of the last _GROWTH_STEPS steps (which stops a clearly unstable
+# eta within a few steps). A converging run never comes near these.
+_RUNAWAY_BOUND = 1e6
+_GROWTH_FLOOR = 1e2
+_GROWTH_FACTOR = 1.5
+_GROWTH_STEPS = 3
 
 
 def _kink_polar_fits(M: np.ndarray, S: np.ndarray, opts: G.QuadratureOptions) -> bool:
@@ -263,7 +120,7 @@ def onepass_expectations(problem: Problem, M: np.ndarray, Q: np.ndarray,
     near = np.zeros(P, dtype=bool)
     if structured and G.inner_mode(act) != G.INNER_SMOOTH:
         ratio = _smoothing_ratios(M, S)
-        near = ratio < G._SMOOTHING_RATIO_MIN
+        near = ratio < G.SMOOTHING_RATIO_MIN
         if near.all() and P == 2 and _kink_polar_fits(M, S, opts):
             # two units nearly inside the teacher span with different directions: two sharp
             # kinks in z-space, both through the origin: the generic kink-polar rule
@@ -278,12 +135,13 @@ def onepass_expectations(problem: Problem, M: np.ndarray, Q: np.ndarray,
             nj = float(np.linalg.norm(M[j]))
             Z, wz = G.rotated_z_rule(problem.K, M[j], float(np.linalg.norm(S[j])) / nj, opts)
             y = np.ascontiguousarray(problem.target(Z.T))
+            Z, wz, y = read_only(Z, wz, y)  # the array types of the cached rule: no recompile
             zdesc = f"rotated along unit {j} ({Z.shape[0]} nodes)"
         ir = G.inner_rule_arrays(act, opts)
-        parts = G.run_blocks(
-            lambda i0, i1: _structured_moments(i0, i1, Z, wz, y, M, S, ir.mode, ir.edges, ir.glx,
-                                               ir.glw, ir.smx, ir.smw, ir.capacity, a, sig,
-                                               dsig, noise_sd),
+        outer, student = (Z, wz, y), (M, S, a)
+        parts = run_blocks(
+            lambda i0, i1: structured_moments(i0, i1, outer, student, noise_sd, ir.mode,
+                                              ir.arrays, ir.capacity, sig, dsig),
             Z.shape[0], N_BLOCKS)
         EFz, EFh, EFF, EFe, loss = (sum(p[i] for p in parts) for i in range(5))
         EFe = EFe[:, :r]
@@ -312,9 +170,9 @@ def onepass_expectations(problem: Problem, M: np.ndarray, Q: np.ndarray,
         xi = np.ascontiguousarray(qmc_rule.xi[:, :D])
     X = np.ascontiguousarray(xi @ L.T)
     y = np.ascontiguousarray(problem.target(X[:, P:].T))
-    xi = np.ascontiguousarray(xi)
-    parts = G.run_blocks(
-        lambda i0, i1: _explicit_moments(i0, i1, X, xi, y, rule.w, P, a, sig, dsig, noise_sd),
+    nodes = read_only(X, np.ascontiguousarray(xi), y, np.ascontiguousarray(rule.w))
+    parts = run_blocks(
+        lambda i0, i1: explicit_moments(i0, i1, nodes, P, a, noise_sd, sig, dsig),
         X.shape[0], N_BLOCKS, 4096)
     Fz, Fh, FF, Fx, loss = (sum(p[i] for p in parts) for i in range(5))
     return _pack(Fz, Fh, FF, Fx, float(loss[0]), rule.description, rule.n_nodes)
@@ -337,9 +195,28 @@ def onepass_step(problem: Problem, M: np.ndarray, Q: np.ndarray, E: dict
     return M_new, 0.5 * (Q_new + Q_new.T)
 
 
+def _runaway(Q: np.ndarray, t: int, scale: float) -> str:
+    """Why the overlaps Q[0..t] count as runaway growth, or "" if they do not."""
+    norms = np.max(np.diagonal(Q[:t + 1], axis1=1, axis2=2), axis=1)
+    if norms[t] > _RUNAWAY_BOUND * scale:
+        return f"max_j Q_jj = {norms[t]:.3g} > {_RUNAWAY_BOUND:g} x {scale:.3g}"
+    if t >= _GROWTH_STEPS and norms[t] > _GROWTH_FLOOR * scale:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = norms[t - _GROWTH_STEPS + 1:t + 1] / norms[t - _GROWTH_STEPS:t]
+        if np.all(ratios >= _GROWTH_FACTOR):
+            return (f"max_j Q_jj = {norms[t]:.3g} > {_GROWTH_FLOOR:g} x {scale:.3g} and growing "
+                    f"geometrically (x{ratios.min():.3g} or more at each of the last "
+                    f"{_GROWTH_STEPS} steps)")
+    return ""
+
+
 def _recursion(problem: Problem, opts: G.QuadratureOptions, qmc_rule: G.Rule | None,
                progress) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, int, int | None, str]:
-    """Run the recursion; return M, Q, joint-rule loss, rule, nodes, failing step, message."""
+    """Run the recursion; return M, Q, joint-rule loss, rule, nodes, failing step, message.
+
+    Errors at step 0 are the input's (e.g. a target that is not finite on the grid) and are
+    raised; later ones, non-finite overlaps and runaway growth end the recursion at that step.
+    """
     T, P, K = problem.T, problem.P, problem.K
     M = np.zeros((T, P, K))
     Q = np.zeros((T, P, P))
@@ -350,22 +227,34 @@ def _recursion(problem: Problem, opts: G.QuadratureOptions, qmc_rule: G.Rule | N
         try:
             E = onepass_expectations(problem, M[t], Q[t], opts, qmc_rule)
         except (ValueError, np.linalg.LinAlgError) as exc:
-            return M, Q, loss, desc, nodes, t, f"step {t}: {exc}"
+            if t == 0:
+                raise
+            return M, Q, loss, desc, nodes, t, f"the expectations failed ({exc})"
         desc, nodes = E["rule"], E["nodes"]
         loss[t] = E["loss"]
+        if t == 0:
+            scale = max(1.0, float(np.max(np.diagonal(Q[0]))), 2.0 * loss[0])
+            loss_bound = _RUNAWAY_BOUND * max(1.0, loss[0])
+        elif not loss[t] <= loss_bound:
+            return M, Q, loss, desc, nodes, t, (f"runaway growth, e_train = {loss[t]:.3g} > "
+                                                f"{_RUNAWAY_BOUND:g} x max(1, e_train(0))")
         if progress is not None:
             progress.update(1)
         if t == T - 1:
             break
-        M[t + 1], Q[t + 1] = onepass_step(problem, M[t], Q[t], E)
+        with np.errstate(over="ignore", invalid="ignore"):
+            M[t + 1], Q[t + 1] = onepass_step(problem, M[t], Q[t], E)
         if not (np.all(np.isfinite(M[t + 1])) and np.all(np.isfinite(Q[t + 1]))):
-            return M, Q, loss, desc, nodes, t + 1, f"non-finite overlaps at step {t + 1}"
+            return M, Q, loss, desc, nodes, t + 1, "the overlaps are no longer finite"
+        why = _runaway(Q, t + 1, scale)
+        if why:
+            return M, Q, loss, desc, nodes, t + 1, f"runaway growth, {why}"
     return M, Q, loss, desc, nodes, None, ""
 
 
 def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = None,
                   seed: int | None = None, progress: bool = False, **quadrature) -> Trajectory:
-    """Solve the deterministic one-pass recursion of SPEC 6 for ``problem``.
+    """Solve the deterministic one-pass recursion (docs/theory/one-pass.md) for ``problem``.
 
     Parameters
     ----------
@@ -393,15 +282,25 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
     Raises
     ------
     dmft.DivergenceError
-        Non-finite (or non positive semi-definite) overlaps; ``partial`` holds the valid steps.
+        Non-finite overlaps, expectations that fail after step 0, or runaway growth (max_j Q_jj
+        or e_train above 1e6 times its scale at t = 0, or max_j Q_jj above 100 times it while
+        growing by 1.5x or more per step for 3 steps; docs/quadrature.md). ``step`` is the
+        first invalid step, ``partial`` holds the steps before it; the message names eta.
+    ValueError
+        Invalid input met at step 0, e.g. a target that is not finite on the quadrature grid.
+
+    Examples
+    --------
+    >>> import dmft
+    >>> traj = solve_onepass(dmft.Problem(T=3))  # the paper's setting
+    >>> traj.M.shape, traj.provenance["method"]
+    ((3, 2, 2), 'one-pass')
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a dmft.Problem, got {type(problem).__name__}")
     opts = G.QuadratureOptions.from_kwargs(options, **quadrature)
     if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        opts = G.QuadratureOptions.from_kwargs(opts, seed=int(seed))
+        opts = G.QuadratureOptions.from_kwargs(opts, seed=integer("seed", seed, low=0))
     prob = problem if problem.schedule.name == "one-pass" else problem.replace(schedule="one-pass")
     t_start = time.perf_counter()
     use_qmc = opts.method == "qmc" or not _quadrature_available(prob, opts)
@@ -433,13 +332,15 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
     finally:
         if bar is not None:
             bar.close()
-    T_ok = prob.T if fail is None else fail
-    if fail is not None and T_ok == 0:
-        raise DivergenceError(f"one-pass recursion failed: {msg}", 0, None)
+    T_ok = prob.T if fail is None else fail  # >= 1: step 0 errors were raised
     traj = _assemble(prob, opts, runs, M if runs is None else None, Q if runs is None else None,
                      loss if runs is None else None, T_ok, desc, nodes, t_start)
     if fail is not None:
-        raise DivergenceError(f"one-pass recursion diverged: {msg}", fail, traj)
+        raise DivergenceError(
+            f"one-pass recursion diverged at step {fail} with eta = {prob.eta:g}: {msg}. The "
+            "overlaps grow without bound at this learning rate; try a smaller eta. "
+            f"The partial trajectory (steps 0..{fail - 1}) is attached as .partial.",
+            fail, traj)
     return traj
 
 
@@ -472,10 +373,7 @@ def _assemble(prob, opts, runs, M, Q, loss, T_ok, desc, nodes, t_start) -> Traje
         R = M_runs.shape[0]
         e_runs = np.stack([_gen_error_or_nan(p, M_runs[i], Q_runs[i], opts)[0]
                            for i in range(R)])
-        M, Q = M_runs.mean(0), Q_runs.mean(0)
-        M_se = M_runs.std(0, ddof=1) / math.sqrt(R)
-        Q_se = Q_runs.std(0, ddof=1) / math.sqrt(R)
-        e, e_se = e_runs.mean(0), e_runs.std(0, ddof=1) / math.sqrt(R)
+        (M, M_se), (Q, Q_se), (e, e_se) = mean_se(M_runs), mean_se(Q_runs), mean_se(e_runs)
         diagnostics.update(M_runs=M_runs, Q_runs=Q_runs, e_gen_runs=e_runs,
                            loss_joint_rule=loss_runs.mean(0))
     prov = base_provenance(

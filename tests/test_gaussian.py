@@ -14,6 +14,7 @@ from scipy import integrate, special
 
 import dmft
 from dmft import gaussian as G
+from solvers.numerics.quadrature_inner import piecewise_exact_nodes
 
 SQ2PI = math.sqrt(2 * math.pi)
 
@@ -57,7 +58,7 @@ def fine_grid(h=0.01, R=9.0):
 def test_piecewise_rule_exact_for_cubics_on_every_piece(kinks):
     nk = len(kinks)
     x, w, tails = np.empty(10), np.empty(10), np.empty((4, 2, 4))
-    n = G._piecewise_exact_nodes(np.array(kinks + [0.0]), nk, x, w, tails)
+    n = piecewise_exact_nodes(np.array(kinks + [0.0]), nk, x, w, tails)
     x, w = x[:n], w[:n]
     edges = [-np.inf] + sorted(kinks) + [np.inf]
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
@@ -300,7 +301,8 @@ def test_first_hermite_paper_target_vs_nested_quad():
     c1 = dmft.first_hermite("tanh-he1-he3")
     assert c1.shape == (2,)
     np.testing.assert_allclose(c1, ref, atol=1e-9)
-    # SPEC 7: |M_1 row| = eta alpha |a_j| E[sigma'] |C_1| = 0.0988 in the paper setting
+    # |M_1 row| = eta alpha |a_j| E[sigma'] |C_1| = 0.0988 in the paper setting
+    # (docs/theory/learnability.md)
     assert abs(0.2 * 3 / math.sqrt(2) * 0.5 * np.linalg.norm(c1) - 0.0988) < 5e-5
 
 
