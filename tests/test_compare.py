@@ -560,24 +560,11 @@ def test_extrapolated_trajectory_saves_and_loads(tmp_path):
     np.testing.assert_array_equal(back.diagnostics["fit_chi2_Q"], ex.diagnostics["fit_chi2_Q"])
 
 
-def test_extrapolating_the_sharp_reference_simulations(sharp_sims):
+def test_extrapolating_the_sharp_reference_simulations(sharp_simulations):
     # an earlier, independent set of simulations of this case (same sizes, other seeds) gave
     # M_00 at t = 11 = 0.3656 +- 0.0015 extrapolated in 1/d (docs/validation.md)
-    ref = sharp_sims
-    problem = dmft.Problem(target="tanh-he1-he3", P=2, activation="relu", alpha=3.0, eta=0.5,
-                           T=12)
-    sims = []
-    for d in (1000, 2000, 4000):
-        M, Q, train = ref[f"M_d{d}"], ref[f"Q_d{d}"], ref[f"train_d{d}"]
-        n = M.shape[0]
-
-        def sem(x, n=n):
-            return x.std(axis=0, ddof=1) / np.sqrt(n)
-
-        sims.append(dmft.Trajectory(problem, M=M.mean(0), Q=Q.mean(0), e_train=train.mean(0),
-                                    e_gen=np.zeros(12), M_se=sem(M), Q_se=sem(Q),
-                                    e_train_se=sem(train),
-                                    provenance={"method": "finite-d", "d": d, "seeds": n}))
+    sims = sharp_simulations
+    assert [s.provenance["seeds"] for s in sims] == [400, 200, 80]
     ex = dmft.extrapolate(sims)
     assert abs(ex.M[11, 0, 0] - 0.3656) < 3 * math.hypot(ex.M_se[11, 0, 0], 0.0015)
     assert 0.0010 < ex.M_se[11, 0, 0] < 0.0020  # 400, 200, 80 seeds as before
