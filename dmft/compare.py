@@ -324,11 +324,11 @@ def compare(
     Tails: a standard error estimated from R runs has R - 1 degrees of freedom, which makes z
     Student-t (with 16 replicas, P(|z| > 4) is ~20 times the normal value). The degrees of
     freedom of each side are read from its provenance (:func:`dmft.stats.dof_from_provenance`:
-    DMFT ``replicas - 1``, simulations ``seeds - 1``, 1/d extrapolations the smallest
-    ``seeds - 1`` of their inputs, ``inf`` for exact and quadrature results) and combined per
-    entry by Welch-Satterthwaite. Each z is then mapped to its normal-equivalent score (the
-    normal quantile with the same tail probability); with infinite degrees of freedom on both
-    sides that score is z itself.
+    DMFT ``replicas - 1``, simulations ``seeds - 1``, one-pass quasi-Monte Carlo
+    ``qmc_replicas - 1``, 1/d extrapolations the smallest ``seeds - 1`` of their inputs, ``inf``
+    for exact and quadrature results) and combined per entry by Welch-Satterthwaite. Each z is
+    then mapped to its normal-equivalent score (the normal quantile with the same tail
+    probability); with infinite degrees of freedom on both sides that score is z itself.
 
     Verdict: with N counted entries, the trajectories **agree** when the largest
     normal-equivalent |z| is at most ``z_crit = Phi^{-1}(1 - Phi(-threshold) / N)`` (and no

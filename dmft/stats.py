@@ -263,8 +263,9 @@ def agree(a, a_se, dof_a, b, b_se, dof_b, n_tests: int, threshold: float = 3.0) 
 def dof_from_provenance(provenance: Mapping) -> float:
     """Degrees of freedom of a trajectory's standard errors, read from its provenance.
 
-    ``replicas - 1`` for a multi-pass DMFT solve (independent sub-solves), ``seeds - 1`` for a
-    simulation (mean over seeds); for a list of seed counts (an extrapolation in 1/d combines
+    ``replicas - 1`` for a multi-pass DMFT solve (independent sub-solves), ``qmc_replicas - 1``
+    for a one-pass solve by randomised quasi-Monte Carlo, ``seeds - 1`` for a simulation (mean
+    over seeds); for a list of seed counts (an extrapolation in 1/d combines
     several simulations) the smallest minus 1, a lower bound of the Welch-Satterthwaite value;
     ``inf`` when neither is recorded (exact or quadrature results, whose standard errors are 0
     or known exactly); NaN for a single run (no standard error).
@@ -278,10 +279,11 @@ def dof_from_provenance(provenance: Mapping) -> float:
     >>> dof_from_provenance({"method": "one-pass"})
     inf
     """
-    for key in ("replicas", "seeds"):
+    for key in ("replicas", "qmc_replicas", "seeds"):
         value = provenance.get(key)
         counts = value if isinstance(value, (list, tuple)) else [value]
-        counts = [c for c in counts if isinstance(c, numbers.Real) and not isinstance(c, bool)]
+        counts = [c for c in counts
+                  if isinstance(c, numbers.Real) and not isinstance(c, bool) and c >= 1]
         if counts:
             dof = float(min(counts)) - 1.0
             return dof if dof >= 1 else math.nan

@@ -148,6 +148,8 @@ def test_dof_from_provenance():
     assert dof_from_provenance({"method": "extrapolated", "seeds": [400, 200, 80]}) == 79
     assert dof_from_provenance({"method": "extrapolated", "seeds": [None, 12]}) == 11
     assert dof_from_provenance({"method": "one-pass"}) == math.inf
+    assert dof_from_provenance({"method": "one-pass", "qmc_replicas": 0}) == math.inf
+    assert dof_from_provenance({"method": "one-pass", "qmc_replicas": 8}) == 7
     assert dof_from_provenance({"method": "extrapolated", "seeds": [None, None]}) == math.inf
     assert math.isnan(dof_from_provenance({"method": "simulate", "seeds": 1}))
 
