@@ -1,4 +1,4 @@
-"""The four validation cases of SPEC section 9 with their solver-independent references.
+"""The four validation cases (docs/validation.md) with their solver-independent references.
 
 Each :class:`Case` holds a :class:`dmft.Problem`, a reference :class:`dmft.Trajectory` (exact
 closed forms, quoted simulations, or our own finite-d simulations, at one d or extrapolated in
@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 import dmft
+from dmft.exact import linear_gd
 
-__all__ = ["Case", "CASES", "reference_dir", "get_cases", "linear_exact_reference",
-           "relu_first_step"]
+__all__ = ["Case", "CASES", "reference_dir", "get_cases", "relu_first_step"]
 
 _FULL_GRID = (10**4, 3 * 10**4, 10**5, 3 * 10**5, 10**6, 3 * 10**6, 10**7)
 
@@ -43,7 +42,9 @@ class Case:
         One line for tables and figures.
     problem : dmft.Problem
     reference : dmft.Trajectory
-        Values and standard errors the DMFT is compared with (zero SE for exact values).
+        Values and standard errors the DMFT is compared with (zero SE for exact values); its
+        provenance says how many seeds the standard errors come from, which fixes their
+        degrees of freedom in ``dmft.compare``.
     observables : tuple of str
         Compared observables (``dmft.compare`` names).
     times : tuple of int
@@ -55,9 +56,6 @@ class Case:
         with a wide margin; see ``benchmarks/README`` section in the top-level README).
     full_samples : dict of str -> tuple of int
         Sample-size grid of the ``--full`` run, per estimator.
-    reference_dof : float
-        Degrees of freedom of the reference's standard errors (seeds - 1; inf when exact),
-        used to turn z into a normal-equivalent score (``benchmarks.accuracy``).
     note : str
         How the reference was obtained, and any special handling.
     """
@@ -71,7 +69,6 @@ class Case:
     estimators: tuple[str, ...]
     quick_samples: int
     full_samples: dict = field(default_factory=dict)
-    reference_dof: float = math.inf
     note: str = ""
 
     def samples(self, mode: str, estimator: str) -> tuple[int, ...]:
@@ -82,54 +79,17 @@ class Case:
 
 
 # ----------------------------------------------------------------------------- exact linear
-def _mp_moment(k: int, alpha: Fraction) -> Fraction:
-    """Marchenko-Pastur moment E[lambda^k] of X^T X / d (n = alpha d), Narayana sum, exact."""
-    if k == 0:
-        return Fraction(1)
-    return sum(Fraction(math.comb(k, r) * math.comb(k, r - 1), k) * alpha**r
-               for r in range(1, k + 1))
-
-
-def linear_exact_reference(problem: dmft.Problem) -> dict[str, np.ndarray]:
-    """Exact M_t, Q_t, e_train(t) of GD on linear regression (SPEC 9), in exact rationals.
-
-    With w_t - w* = (I - eta X^T X / d)^t (w_0 - w*), w_0 orthogonal to w*, |w_0|^2 = |w*|^2 = d
-    and spectral moments m_k of X^T X / d (Marchenko-Pastur), for d -> infinity:
-    M_t = 1 - E[(1 - eta lambda)^t], Q_t = 1 - 2 E[(1 - eta lambda)^t] + 2 E[(1 - eta lambda)^2t],
-    e_train(t) = (1/alpha) E[lambda (1 - eta lambda)^2t] (the SPEC's train MSE / 2).
-
-    Returns
-    -------
-    dict with ``M`` (T, 1, 1), ``Q`` (T, 1, 1), ``e_train`` (T,).
-    """
-    alpha, eta = Fraction(str(problem.alpha)), Fraction(str(problem.eta))
-    moments = [_mp_moment(k, alpha) for k in range(2 * problem.T + 2)]
-
-    def poly_moment(power: int, shift: int) -> Fraction:  # E[lambda^shift (1 - eta lambda)^power]
-        return sum(math.comb(power, k) * (-eta) ** k * moments[k + shift] for k in range(power + 1))
-
-    T = problem.T
-    M = np.array([float(1 - poly_moment(t, 0)) for t in range(T)])
-    Q = np.array([float(1 - 2 * poly_moment(t, 0) + 2 * poly_moment(2 * t, 0)) for t in range(T)])
-    e_train = np.array([float(poly_moment(2 * t, 1) / alpha) for t in range(T)])
-    return {"M": M.reshape(T, 1, 1), "Q": Q.reshape(T, 1, 1), "e_train": e_train}
-
-
 def _linear_case() -> Case:
     prob = dmft.Problem(target="linear", P=1, activation="linear", alpha=3.0, eta=0.2, T=7,
                         a=[1.0])
-    ex = linear_exact_reference(prob)
-    ref = dmft.Trajectory(problem=prob, M=ex["M"], Q=ex["Q"], e_train=ex["e_train"],
-                          e_gen=np.full(prob.T, np.nan),
-                          provenance={"method": "exact (Marchenko-Pastur moments)"})
     return Case(
         name="linear", title="exact linear case (P=K=1, alpha 3, eta 0.2, T 7)",
-        problem=prob, reference=ref, observables=("M", "Q", "e_train"),
+        problem=prob, reference=linear_gd(prob), observables=("M", "Q", "e_train"),
         times=tuple(range(1, prob.T)), estimators=("stein", "pathwise"),
         quick_samples=10**5,
         full_samples={"stein": _FULL_GRID, "pathwise": _FULL_GRID[:-2]},
-        note="exact closed forms (Marchenko-Pastur moments, exact rationals): the error keeps "
-             "falling as S grows",
+        note="exact closed forms (Marchenko-Pastur moments, exact rationals; dmft.exact): the "
+             "error keeps falling as S grows",
     )
 
 
@@ -147,39 +107,35 @@ def _tanh_case() -> Case:
     nan = np.full((prob.T, 1, 1), np.nan)
     ref = dmft.Trajectory(problem=prob, M=M, M_se=M_se, Q=nan, Q_se=nan,
                           e_train=np.full(prob.T, np.nan), e_gen=np.full(prob.T, np.nan),
-                          provenance={"method": "quoted simulations (SPEC 9)", "d": 3000,
-                                      "seeds": 12})
+                          provenance={"method": "quoted simulations (docs/validation.md)",
+                                      "d": 3000, "seeds": 12})
     return Case(
         name="tanh", title="smooth tanh case (P=K=1, alpha 3, eta 0.5)",
         problem=prob, reference=ref, observables=("M",), times=tuple(_TANH_SIMS),
         estimators=("stein", "pathwise"), quick_samples=3 * 10**5,
         full_samples={"stein": _FULL_GRID[:-1], "pathwise": _FULL_GRID[:-2]},
-        reference_dof=11.0,
-        note="SPEC 9 quoted simulations (d = 3000, 12 seeds) of M at t = 2, 3, 5",
+        note="quoted simulations (d = 3000, 12 seeds; docs/validation.md) of M at t = 2, 3, 5",
     )
 
 
 # ----------------------------------------------------------------------------- paper ReLU
-def _seed_stats(runs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return runs.mean(0), runs.std(0, ddof=1) / math.sqrt(runs.shape[0])
+def _seed_mean(problem: dmft.Problem, data, d: int, runs: dict) -> dmft.Trajectory:
+    """Mean and standard error over the seeds of a reference file (``runs``: name -> key)."""
+    return dmft.Trajectory.from_runs(
+        problem, {name: data[key] for name, key in runs.items()},
+        {"method": "finite-d (reference file)", "d": d, "seed": None}, count="seeds")
 
 
 def _relu_case(ref_dir: Path) -> Case:
     prob = dmft.Problem(target="tanh-he1-he3", P=2, activation="relu", alpha=3.0, eta=0.2, T=7)
     data = np.load(ref_dir / "sims_tanh-he1-he3_alpha3_eta0.2_T7_d5000.npz")
-    M, M_se = _seed_stats(data["M_d5000"])
-    Q, Q_se = _seed_stats(data["Q_d5000"])
-    eg, eg_se = _seed_stats(data["gen_d5000"])
-    seeds = data["M_d5000"].shape[0]
-    ref = dmft.Trajectory(problem=prob, M=M, M_se=M_se, Q=Q, Q_se=Q_se,
-                          e_train=np.full(prob.T, np.nan), e_gen=eg, e_gen_se=eg_se,
-                          provenance={"method": "finite-d (reference file)", "d": 5000,
-                                      "seeds": seeds})
+    ref = _seed_mean(prob, data, 5000, {"M": "M_d5000", "Q": "Q_d5000", "e_gen": "gen_d5000"})
+    seeds = ref.provenance["seeds"]
     return Case(
         name="relu", title="paper ReLU case (P=K=2, alpha 3, eta 0.2, T 7) vs d=5000 sims",
         problem=prob, reference=ref, observables=("M", "Q"), times=tuple(range(1, prob.T)),
         estimators=("stein",), quick_samples=3 * 10**5,
-        full_samples={"stein": _FULL_GRID[:-1]}, reference_dof=seeds - 1.0,
+        full_samples={"stein": _FULL_GRID[:-1]},
         note=f"our simulations, d = 5000, {seeds} seeds (mean and SE over seeds), the setting "
              "of the authors' published ones; t = 0 is the exact initialisation and is not "
              "compared; pathwise is refused for ReLU",
@@ -195,7 +151,8 @@ def relu_first_step(problem: dmft.Problem, nodes: int = 120) -> tuple[np.ndarray
     E[y], E[y^2], E[y z] (tensor Gauss-Hermite, ``nodes`` per axis; K <= 2). With
     F = -(y - f) a * 1(h > 0), C00 = alpha E[F F^T], Lam0 = alpha E[J] (Dirac part of relu''
     included) and M_1 = -eta alpha E[F z^T]:
-    Q_1 = (I - eta Lam0)(I - eta Lam0)^T + eta^2 C00 + M_1 M_1^T   (SPEC 3, one step).
+    Q_1 = (I - eta Lam0)(I - eta Lam0)^T + eta^2 C00 + M_1 M_1^T   (one step of the DMFT,
+    docs/theory/dmft.md).
 
     Returns
     -------
@@ -249,16 +206,8 @@ def relu_first_step(problem: dmft.Problem, nodes: int = 120) -> tuple[np.ndarray
 def _sharp_case(ref_dir: Path) -> Case:
     prob = dmft.Problem(target="tanh-he1-he3", P=2, activation="relu", alpha=3.0, eta=0.5, T=12)
     data = np.load(ref_dir / "sims_tanh-he1-he3_alpha3_eta0.5_T12.npz")
-    sims = []
-    for d in (1000, 2000, 4000):
-        M, M_se = _seed_stats(data[f"M_d{d}"])
-        Q, Q_se = _seed_stats(data[f"Q_d{d}"])
-        tr, tr_se = _seed_stats(data[f"train_d{d}"])
-        sims.append(dmft.Trajectory(
-            problem=prob, M=M, M_se=M_se, Q=Q, Q_se=Q_se, e_train=tr, e_train_se=tr_se,
-            e_gen=np.full(prob.T, np.nan),
-            provenance={"method": "finite-d (reference file)", "d": d,
-                        "seeds": int(data[f"M_d{d}"].shape[0]), "seed": None}))
+    sims = [_seed_mean(prob, data, d, {"M": f"M_d{d}", "Q": f"Q_d{d}", "e_train": f"train_d{d}"})
+            for d in (1000, 2000, 4000)]
     ext = dmft.extrapolate(sims)
     # t = 1 is a single GD step from the initialisation: its exact value is known in closed
     # form, so it replaces the extrapolation there (SE 0); how far the extrapolation lies from
@@ -277,8 +226,6 @@ def _sharp_case(ref_dir: Path) -> Case:
         problem=prob, reference=ref, observables=("M", "Q"), times=tuple(range(1, prob.T)),
         estimators=("stein",), quick_samples=3 * 10**5,
         full_samples={"stein": _FULL_GRID[:5]},
-        # the intercept mixes three seed sets; the smallest (80 seeds) bounds its dof from below
-        reference_dof=79.0,
         note=("dmft.extrapolate (a + b/d) of our d = 1000, 2000, 4000 simulations (400, 200, 80 "
               "seeds); at t = 1 the reference is the exact first step instead (closed form; "
               f"the extrapolated Q there is within |z| <= {np.abs(z_ref).max():.2f} of it)"),

@@ -1,11 +1,12 @@
-"""Comparing trajectories: z-scores, chi^2 and a verdict; extrapolating simulations in 1/d.
+"""Comparing trajectories: z-scores, chi^2 and a verdict (``extrapolate`` is re-exported from
+:mod:`dmft.extrapolation`).
 
 The verdict rule (see :func:`compare`) is a Bonferroni-corrected maximum |z|: the probability
 that two trajectories with the same mean and correct standard errors are declared to disagree
 is at most ``2 Phi(-threshold)`` (0.27 % for the default ``threshold=3``) however many entries
 are compared and however they are correlated (entries of one trajectory at different times
-usually are). The chi^2 statistic is reported too, but its p-value assumes independent entries,
-so it only adds a note.
+usually are). Standard errors estimated from a few replicas or seeds make z Student-t rather
+than normal; the degrees of freedom are read from the provenance (docs/validation.md).
 """
 
 from __future__ import annotations
@@ -15,16 +16,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
-from .trajectory import OBSERVABLES, Trajectory, base_provenance
+from .extrapolation import extrapolate, problem_differences
+from .stats import (
+    critical_value,
+    dof_from_provenance,
+    family_tail,
+    normal_equivalent,
+    welch_dof,
+    z_scores,
+)
+from .trajectory import OBSERVABLES, Trajectory
 
 __all__ = ["Report", "compare", "extrapolate"]
 
 # absolute tolerance under which two values whose combined SE is also below it count as equal
 _EXACT_ATOL = 1e-12
-# standard errors are floored at this fraction of |value| (floating-point resolution) in fits
-_SE_FLOOR_REL = 1e-14
 
 
 # ----------------------------------------------------------------------------- the report
@@ -50,23 +57,40 @@ class Report:
     counted : dict of str -> ndarray of bool
         Entries entering the statistics: finite or infinite z, not exact, and for Q only the
         upper triangle (j <= k; Q is symmetric, the lower triangle repeats it).
+    dof_a, dof_b : float
+        Degrees of freedom of each side's standard errors (``inf``: exact or known SEs).
+    se_dof : dict of str -> ndarray
+        Per entry, the Welch-Satterthwaite degrees of freedom of the combined standard error
+        (``inf`` where z is normal).
+    z_equiv : dict of str -> ndarray
+        Per entry, the normal-equivalent score: the normal quantile with the same tail
+        probability as z under Student's t with ``se_dof`` degrees of freedom, signed like z
+        (equal to z where ``se_dof`` is infinite).
+    crit : dict of str -> ndarray
+        Per entry, the critical |z| under its own Student-t tails (``z_crit`` where normal).
+    tails : str
+        ``"normal"`` or ``"Student-t"`` (when any counted entry has finite ``se_dof``).
     threshold : float
         The requested significance, in standard deviations.
     z_crit : float
-        Critical |z| after the Bonferroni correction for ``n_tests`` entries.
+        Critical normal(-equivalent) |z| after the Bonferroni correction for ``n_tests``
+        entries.
     n_tests : int
         Number of counted entries (the chi^2 degrees of freedom ``dof``).
     chi2, dof, p_value : float, int, float
-        Sum of z^2 over counted entries, their number, and ``scipy.stats.chi2.sf(chi2, dof)``
-        (valid for independent entries only; informational).
+        Sum of the squared normal-equivalent scores over counted entries, their number, and
+        the chi^2 tail probability ``P(chi2_dof > chi2)`` (valid for independent entries
+        only; informational).
     max_abs_z : float
-        Largest |z| over counted entries (0 if there are none).
+        Largest plain |z| over counted entries (0 if there are none).
+    max_abs_z_equiv : float
+        Largest normal-equivalent |z| over counted entries: the score that decides.
     argmax : tuple or None
-        ``(observable, t, index)`` of ``max_abs_z``.
+        ``(observable, t, index)`` of ``max_abs_z_equiv``.
     n_exact, n_nonfinite : int
         Entries that are exactly equal (excluded), entries with non-finite inputs (failures).
     passed : bool
-        ``max_abs_z <= z_crit`` and no non-finite entry.
+        ``max_abs_z_equiv <= z_crit`` (each ``|z| <= crit``) and no non-finite entry.
     notes : list of str
         Caveats: differing problems, truncation to a common prefix, chi^2 tension.
     """
@@ -81,12 +105,19 @@ class Report:
     se_b: dict[str, np.ndarray]
     z: dict[str, np.ndarray]
     counted: dict[str, np.ndarray]
+    dof_a: float
+    dof_b: float
+    se_dof: dict[str, np.ndarray]
+    z_equiv: dict[str, np.ndarray]
+    crit: dict[str, np.ndarray]
+    tails: str
     threshold: float
     z_crit: float
     n_tests: int
     chi2: float
     p_value: float
     max_abs_z: float
+    max_abs_z_equiv: float
     argmax: tuple | None
     n_exact: int
     n_nonfinite: int
@@ -107,18 +138,31 @@ class Report:
     def chi2_per_dof(self) -> float:
         return self.chi2 / self.dof if self.dof else 0.0
 
+    @property
+    def _student(self) -> bool:
+        return self.tails != "normal"
+
     # ------------------------------------------------------------------ text
     def summary(self) -> str:
-        """The verdict line."""
-        where = ""
+        """The verdict line: the deciding entry, the critical value and which tails were used."""
+        where, worst = "", f"max|z| = {self.max_abs_z:.3g}"
         if self.argmax is not None:
             name, t, idx = self.argmax
             where = f" at {name}{_fmt_index(idx)}, t={t}"
+            if self._student:
+                it = int(np.flatnonzero(self.times == t)[0])
+                nu = self.se_dof[name][it][idx]
+                worst = (f"worst |z| = {abs(self.z[name][it][idx]):.3g}{where} (Student-t, "
+                         f"{nu:.3g} dof: normal-equivalent {self.max_abs_z_equiv:.3g})")
+                where = ""
+        tails = (f"normal-equivalent, Student-t tails with dof A {_fmt_dof(self.dof_a)}, "
+                 f"B {_fmt_dof(self.dof_b)}, Welch per entry" if self._student
+                 else "normal tails")
         line = (
-            f"verdict: {self.verdict.upper()}  max|z| = {self.max_abs_z:.3g}{where}; "
-            f"critical |z| = {self.z_crit:.3g} (threshold {self.threshold:g}, Bonferroni over "
-            f"{self.n_tests} entries); chi2/dof = {self.chi2_per_dof:.3g} (dof {self.dof}, "
-            f"p = {self.p_value:.3g})"
+            f"verdict: {self.verdict.upper()}  {worst}{where}; "
+            f"critical |z| = {self.z_crit:.3g} ({tails}; threshold {self.threshold:g}, "
+            f"Bonferroni over {self.n_tests} entries); chi2/dof = {self.chi2_per_dof:.3g} "
+            f"(dof {self.dof}, p = {self.p_value:.3g})"
         )
         if self.n_nonfinite:
             line += f"; {self.n_nonfinite} non-finite entries"
@@ -127,25 +171,29 @@ class Report:
     def table(self, entries: str = "worst") -> str:
         """Per-time table of values, standard errors and z.
 
+        With Student-t tails two columns show each entry's Welch degrees of freedom and its
+        critical |z|; ``*`` marks entries beyond their critical value.
+
         Parameters
         ----------
         entries : {"worst", "all"}
             ``"worst"``: one row per time and observable, the counted entry with the largest
-            |z|. ``"all"``: one row per counted (or exact) entry.
+            normal-equivalent |z|. ``"all"``: one row per counted (or exact) entry.
         """
         if entries not in ("worst", "all"):
             raise ValueError(f"entries must be 'worst' or 'all', got {entries!r}")
+        extra = f"{'dof':>7}{'crit':>7}" if self._student else ""
         lines = [
             f"A: {self.label_a}",
             f"B: {self.label_b}",
-            f"{'t':>3}  {'obs':<8}{'entry':<8}{'A':>25}  {'B':>25}  {'z':>8}",
+            f"{'t':>3}  {'obs':<8}{'entry':<8}{'A':>25}  {'B':>25}{extra}  {'z':>8}",
         ]
         for it, t in enumerate(self.times):
             for name in self.observables:
-                z = self.z[name][it]
-                idxs = [tuple(i) for i in np.argwhere(_upper_mask(name, z.shape))]
+                score = self.z_equiv[name][it]
+                idxs = [tuple(i) for i in np.argwhere(_upper_mask(name, score.shape))]
                 if entries == "worst" and len(idxs) > 1:
-                    idxs = [max(idxs, key=lambda i: _abs_or_inf(z[i]))]
+                    idxs = [max(idxs, key=lambda i: _abs_or_inf(score[i]))]
                 for idx in idxs:
                     lines.append(self._row(name, it, t, idx))
         for note in self.notes:
@@ -156,13 +204,15 @@ class Report:
     def _row(self, name: str, it: int, t: int, idx: tuple) -> str:
         va, vb = self.values_a[name][it][idx], self.values_b[name][it][idx]
         sa, sb = self.se_a[name][it][idx], self.se_b[name][it][idx]
-        z = self.z[name][it][idx]
+        z, crit = self.z[name][it][idx], self.crit[name][it][idx]
         exact = z == 0 and not self.counted[name][it][idx]
         zs = "exact" if exact else f"{z:+8.2f}"
-        flag = "" if abs(z) <= self.z_crit else " *"  # marks nan too
+        flag = "" if abs(z) <= crit else " *"  # marks nan too
+        extra = (f"{_fmt_dof(self.se_dof[name][it][idx]):>7}{crit:>7.2f}" if self._student
+                 else "")
         return (
             f"{t:>3}  {name:<8}{_fmt_index(idx):<8}{_fmt_pm(va, sa):>25}  "
-            f"{_fmt_pm(vb, sb):>25}  {zs:>8}{flag}"
+            f"{_fmt_pm(vb, sb):>25}{extra}  {zs:>8}{flag}"
         )
 
     def __str__(self) -> str:
@@ -174,6 +224,9 @@ class Report:
     # ------------------------------------------------------------------ figure
     def plot(self, observables: Sequence[str] | None = None):
         """Values (top row) and z-scores (bottom row) against t, one column per observable.
+
+        With Student-t tails the bottom row shows the normal-equivalent scores, which share
+        one critical value.
 
         Returns
         -------
@@ -198,8 +251,9 @@ class Report:
                 ax_v.errorbar(self.times, self.values_b[name][sel], yerr=self.se_b[name][sel],
                               color=color, marker="s", ms=3, ls="--", lw=1, capsize=2,
                               mfc="none", label=f"{label} B")
-                z = np.where(np.isfinite(self.z[name][sel]), self.z[name][sel], np.nan)
-                ax_z.plot(self.times, z, color=color, marker="o", ms=3, lw=1)
+                score = self.z_equiv[name][sel]
+                ax_z.plot(self.times, np.where(np.isfinite(score), score, np.nan), color=color,
+                          marker="o", ms=3, lw=1)
             for sign in (-1, 1):
                 ax_z.axhline(sign * self.z_crit, color="k", ls="--", lw=0.8,
                              label="critical |z|" if sign > 0 else None)
@@ -210,7 +264,7 @@ class Report:
             ax_v.legend(fontsize="x-small", ncol=2)
             ax_z.set_xlabel("t")
             ax_z.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax_z.set_ylabel("z = (A - B) / SE")
+            ax_z.set_ylabel("normal-equivalent z" if self._student else "z = (A - B) / SE")
         fig.suptitle(f"{self.verdict}: A = {self.label_a}  vs  B = {self.label_b}",
                      fontsize="small")
         fig.tight_layout()
@@ -223,6 +277,10 @@ def _abs_or_inf(z: float) -> float:
 
 def _fmt_index(idx: tuple) -> str:
     return "[" + ",".join(str(int(i)) for i in idx) + "]" if idx else ""
+
+
+def _fmt_dof(dof: float) -> str:
+    return "inf" if np.isinf(dof) else f"{dof:.3g}"
 
 
 def _fmt_pm(value: float, se: float) -> str:
@@ -244,11 +302,6 @@ def _describe(traj: Trajectory) -> str:
     return f"{traj.method} ({details})" if details else traj.method
 
 
-def _problem_differences(pa, pb) -> list[str]:
-    da, db = pa.to_dict(), pb.to_dict()
-    return [f"{k}: {da[k]!r} vs {db[k]!r}" for k in da if k != "T" and da[k] != db[k]]
-
-
 # ----------------------------------------------------------------------------- compare
 def compare(
     a: Trajectory,
@@ -258,6 +311,8 @@ def compare(
     t: int | Sequence[int] | None = None,
     *,
     atol: float = _EXACT_ATOL,
+    dof_a: float | None = None,
+    dof_b: float | None = None,
 ) -> Report:
     """Compare two trajectories entry by entry, with their standard errors.
 
@@ -266,14 +321,25 @@ def compare(
     "exact" and excluded from the statistics when ``|a - b| <= atol``; otherwise they get a huge
     or infinite z and are flagged. Q is symmetric, so only its upper triangle is counted.
 
-    Verdict: with N counted entries, the trajectories **agree** when
-    ``max |z| <= z_crit = Phi^{-1}(1 - Phi(-threshold) / N)`` (and no value is non-finite). By
-    the union bound, two trajectories with equal means and correct Gaussian standard errors are
-    flagged with probability at most ``2 Phi(-threshold)`` (0.27 % for threshold 3), the same
-    as a single ``|z| > threshold`` test, whatever the correlations between entries (strong
-    across t in both DMFT and simulations). The chi^2 = sum z^2 over counted entries is
-    reported with ``p = chi2.sf(chi2, N)``; that p-value is exact only for independent entries,
-    so a small p adds a note ("diffuse tension") instead of changing the verdict.
+    Tails: a standard error estimated from R runs has R - 1 degrees of freedom, which makes z
+    Student-t (with 16 replicas, P(|z| > 4) is ~20 times the normal value). The degrees of
+    freedom of each side are read from its provenance (:func:`dmft.stats.dof_from_provenance`:
+    DMFT ``replicas - 1``, simulations ``seeds - 1``, one-pass quasi-Monte Carlo
+    ``qmc_replicas - 1``, 1/d extrapolations the smallest ``seeds - 1`` of their inputs, ``inf``
+    for exact and quadrature results) and combined per entry by Welch-Satterthwaite. Each z is
+    then mapped to its normal-equivalent score (the normal quantile with the same tail
+    probability); with infinite degrees of freedom on both sides that score is z itself.
+
+    Verdict: with N counted entries, the trajectories **agree** when the largest
+    normal-equivalent |z| is at most ``z_crit = Phi^{-1}(1 - Phi(-threshold) / N)`` (and no
+    value is non-finite); equivalently each |z| is within its Student-t critical value. By the
+    union bound, two trajectories with equal means and correct standard errors are flagged
+    with probability at most ``2 Phi(-threshold)`` (0.27 % for threshold 3), the same as a
+    single ``|z| > threshold`` test, whatever the correlations between entries (strong across t
+    in both DMFT and simulations). The chi^2 = sum of squared normal-equivalent scores over
+    counted entries is reported with its chi^2_N tail probability; that p-value is exact only
+    for independent entries, so a small p adds a note ("diffuse tension") instead of changing
+    the verdict.
 
     Parameters
     ----------
@@ -289,18 +355,35 @@ def compare(
         Times to compare (0 <= t < common T); default all.
     atol : float
         Absolute tolerance of "exact" agreement for entries without standard error, >= 0.
+    dof_a, dof_b : float, optional
+        Degrees of freedom of the standard errors of ``a`` and ``b`` (> 0, ``math.inf`` for
+        normal tails), overriding the provenance: for trajectories built by hand or loaded
+        from elsewhere whose provenance does not record how their errors were estimated.
 
     Returns
     -------
     Report
         ``str(report)`` is a per-t table with the verdict line; ``report.plot()`` a figure.
+
+    Examples
+    --------
+    >>> import dmft
+    >>> prob = dmft.Problem(T=7)
+    >>> report = dmft.compare(dmft.solve(prob, samples=10**5, seed=0, progress=False),
+    ...                       dmft.solve(prob, method="one-pass"))  # doctest: +SKIP
+    >>> report.verdict, report.tails  # doctest: +SKIP
+    ('disagree', 'Student-t')
     """
+    from scipy.special import chdtrc, ndtr, ndtri
+
     for name, traj in (("a", a), ("b", b)):
         if not isinstance(traj, Trajectory):
             raise TypeError(f"{name} must be a dmft.Trajectory, got {type(traj).__name__}")
     threshold = _positive("threshold", threshold)
     if isinstance(atol, bool) or not isinstance(atol, numbers.Real) or not atol >= 0:
         raise ValueError(f"atol must be a number >= 0, got {atol!r}")
+    dof_a = _dof("dof_a", dof_a, a)
+    dof_b = _dof("dof_b", dof_b, b)
     if isinstance(observables, str):
         observables = (observables,)
     observables = tuple(observables)
@@ -314,7 +397,7 @@ def compare(
             f"{(pb.P, pb.K)}"
         )
     notes = []
-    diffs = _problem_differences(pa, pb)
+    diffs = problem_differences(pa, pb)
     if diffs:
         notes.append("the problems differ: " + "; ".join(diffs))
     T = min(a.T, b.T)
@@ -323,6 +406,7 @@ def compare(
     times = _select_times(t, T)
 
     values_a, values_b, se_a, se_b, zs, counted = {}, {}, {}, {}, {}, {}
+    se_dof, z_equiv = {}, {}
     n_exact = n_nonfinite = 0
     for name in observables:
         va, vb = getattr(a, name)[times], getattr(b, name)[times]
@@ -331,28 +415,36 @@ def compare(
         independent = np.broadcast_to(_upper_mask(name, va.shape[1:]), va.shape)
         values_a[name], values_b[name], se_a[name], se_b[name], zs[name] = va, vb, sa, sb, z
         counted[name] = independent & finite & ~exact
+        se_dof[name] = np.where(exact, np.inf, welch_dof(sa, dof_a, sb, dof_b))
+        z_equiv[name] = np.sign(z) * normal_equivalent(z, se_dof[name])
         n_exact += int(np.sum(independent & exact))
         n_nonfinite += int(np.sum(independent & ~finite))
 
     n_tests = int(sum(np.sum(c) for c in counted.values()))
-    all_z = np.concatenate([zs[n][counted[n]] for n in observables]) if n_tests else np.zeros(0)
+    crit = {name: critical_value(threshold, n_tests, np.where(np.isnan(nu), np.inf, nu))
+            for name, nu in se_dof.items()}
+    all_z = (np.concatenate([z_equiv[n][counted[n]] for n in observables]) if n_tests
+             else np.zeros(0))
     chi2 = float(np.sum(all_z**2))
-    p_value = float(stats.chi2.sf(chi2, n_tests)) if n_tests else 1.0
-    z_crit = float(stats.norm.isf(stats.norm.sf(threshold) / n_tests)) if n_tests else threshold
-    max_abs_z, argmax = 0.0, None
+    p_value = float(chdtrc(n_tests, chi2)) if n_tests else 1.0
+    z_crit = float(-ndtri(family_tail(threshold, n_tests) / 2)) if n_tests else threshold
+    max_abs_z = max((float(np.max(np.abs(zs[n][counted[n]]))) for n in observables
+                     if np.any(counted[n])), default=0.0)
+    max_abs_z_equiv, argmax = 0.0, None
     for name in observables:
         if not np.any(counted[name]):
             continue
-        absz = np.where(counted[name], np.abs(zs[name]), -1.0)
-        flat = int(np.argmax(absz))
-        if absz.flat[flat] > max_abs_z or argmax is None:
-            pos = np.unravel_index(flat, absz.shape)
-            max_abs_z = float(absz.flat[flat])
+        score = np.where(counted[name], np.abs(z_equiv[name]), -1.0)
+        flat = int(np.argmax(score))
+        if score.flat[flat] > max_abs_z_equiv or argmax is None:
+            pos = np.unravel_index(flat, score.shape)
+            max_abs_z_equiv = float(score.flat[flat])
             argmax = (name, int(times[pos[0]]), tuple(int(i) for i in pos[1:]))
-    passed = n_nonfinite == 0 and max_abs_z <= z_crit
+    student = any(np.any(np.isfinite(se_dof[n][counted[n]])) for n in observables)
+    passed = n_nonfinite == 0 and max_abs_z_equiv <= z_crit
     if n_nonfinite:
         notes.append(f"{n_nonfinite} entries have non-finite values or standard errors")
-    if passed and n_tests and p_value < 2 * stats.norm.sf(threshold):
+    if passed and n_tests and p_value < 2 * ndtr(-threshold):
         notes.append(
             f"chi2/dof = {chi2 / n_tests:.3g} (p = {p_value:.2g}) suggests a diffuse tension; "
             "not part of the verdict because entries are correlated across time"
@@ -360,10 +452,22 @@ def compare(
     return Report(
         label_a=_describe(a), label_b=_describe(b), observables=observables, times=times,
         values_a=values_a, values_b=values_b, se_a=se_a, se_b=se_b, z=zs, counted=counted,
-        threshold=threshold, z_crit=z_crit, n_tests=n_tests, chi2=chi2, p_value=p_value,
-        max_abs_z=max_abs_z, argmax=argmax, n_exact=n_exact, n_nonfinite=n_nonfinite,
-        passed=passed, notes=notes,
+        dof_a=dof_a, dof_b=dof_b, se_dof=se_dof, z_equiv=z_equiv, crit=crit,
+        tails="Student-t" if student else "normal", threshold=threshold, z_crit=z_crit,
+        n_tests=n_tests, chi2=chi2, p_value=p_value, max_abs_z=max_abs_z,
+        max_abs_z_equiv=max_abs_z_equiv, argmax=argmax, n_exact=n_exact,
+        n_nonfinite=n_nonfinite, passed=passed, notes=notes,
     )
+
+
+def _dof(name: str, value, traj: Trajectory) -> float:
+    """Degrees of freedom of ``traj``'s standard errors: the override or its provenance's."""
+    if value is None:
+        return dof_from_provenance(traj.provenance)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0 (math.inf for normal tails) or None, "
+                         f"got {value!r}")
+    return float(value)
 
 
 def _positive(name: str, value) -> float:
@@ -387,119 +491,8 @@ def _select_times(t, T: int) -> np.ndarray:
 
 def _z_scores(va, vb, sa, sb, atol: float):
     """z, exact mask and finite mask for arrays of values and standard errors."""
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        diff = va - vb
-        se = np.hypot(sa, sb)
-        finite = np.isfinite(diff) & np.isfinite(se)
-        exact = finite & (se <= atol) & (np.abs(diff) <= atol)
-        # both SEs zero but the values differ: certainly different, infinite z
-        z = np.where(se > 0, diff / np.where(se > 0, se, 1.0), np.sign(diff) * np.inf)
-    z = np.where(exact, 0.0, z)
-    z = np.where(finite, z, np.nan)
+    z = z_scores(va, sa, vb, sb, atol)
+    finite = ~np.isnan(z)
+    with np.errstate(invalid="ignore", over="ignore"):
+        exact = finite & (np.hypot(sa, sb) <= atol) & (np.abs(va - vb) <= atol)
     return z, exact, finite
-
-
-# ----------------------------------------------------------------------------- extrapolate
-def extrapolate(simulations: Sequence[Trajectory]) -> Trajectory:
-    """Extrapolate finite-d simulations to d -> infinity by fitting a + b/d entry by entry.
-
-    Each entry of M, Q, e_train and e_gen is fitted by weighted least squares in x = 1/d with
-    weights 1/se^2 (standard errors below floating-point resolution, 1e-14 |value|, are raised
-    to it so that deterministic entries keep finite weights). The intercept a is returned with
-    its standard error sqrt(Var a) computed from the input standard errors (not rescaled by the
-    fit residuals; the residual chi^2 of each entry is in ``diagnostics`` to check the 1/d
-    model when there are more than two distinct d).
-
-    Parameters
-    ----------
-    simulations : sequence of Trajectory
-        Simulations of the same problem (T may differ: the common prefix is used), each with
-        ``provenance["d"]``; at least two distinct d.
-
-    Returns
-    -------
-    Trajectory
-        Intercepts and their standard errors; no kernels. ``provenance``: method
-        ``"extrapolated"``, ``d`` (list), ``seeds`` and ``seed`` (lists, from the inputs),
-        ``sources`` (their methods). ``diagnostics``: ``fit_dof`` (number of simulations - 2)
-        and ``fit_chi2_<obs>`` (residual chi^2 per entry, same shape as the observable).
-    """
-    sims = list(simulations) if not isinstance(simulations, Trajectory) else [simulations]
-    for i, s in enumerate(sims):
-        if not isinstance(s, Trajectory):
-            raise TypeError(f"simulations[{i}] must be a dmft.Trajectory, got {type(s).__name__}")
-    ds = []
-    for i, s in enumerate(sims):
-        d = s.provenance.get("d")
-        if isinstance(d, bool) or not isinstance(d, numbers.Real) or not d > 0:
-            raise ValueError(
-                f"simulations[{i}] (method {s.method!r}) has provenance['d'] = {d!r}; "
-                "extrapolate needs finite-d simulations with a dimension d > 0"
-            )
-        ds.append(d)
-    if len(set(ds)) < 2:
-        raise ValueError(
-            f"extrapolate needs simulations at >= 2 distinct d to fit a + b/d, got d = {ds}"
-        )
-    ref = sims[0].problem
-    for i, s in enumerate(sims[1:], start=1):
-        diffs = _problem_differences(ref, s.problem)
-        if diffs:
-            raise ValueError(
-                f"simulations[{i}] is for a different problem than simulations[0]: "
-                + "; ".join(diffs)
-            )
-    T = min(s.T for s in sims)
-    x = 1.0 / np.asarray(ds, dtype=np.float64)
-    out, diagnostics = {}, {"fit_dof": len(sims) - 2}
-    for name in OBSERVABLES:
-        y = np.stack([getattr(s, name)[:T] for s in sims])
-        se = np.stack([getattr(s, name + "_se")[:T] for s in sims])
-        value, err, chi2 = _fit_intercept(x, y, se)
-        out[name], out[name + "_se"] = value, err
-        diagnostics[f"fit_chi2_{name}"] = chi2
-    provenance = base_provenance(
-        "extrapolated",
-        d=[_plain(d) for d in ds],
-        seeds=[_plain(s.provenance.get("seeds")) for s in sims],
-        seed=[_plain(s.provenance.get("seed")) for s in sims],
-        sources=[s.method for s in sims],
-        fit="a + b/d, weighted least squares (weights 1/se^2)",
-    )
-    problem = ref if ref.T == T else ref.replace(T=T)
-    return Trajectory(problem=problem, provenance=provenance, diagnostics=diagnostics, **out)
-
-
-def _plain(v):
-    """Numpy scalars to Python scalars (for JSON provenance)."""
-    return v.item() if isinstance(v, np.generic) else v
-
-
-def _fit_intercept(x: np.ndarray, y: np.ndarray, se: np.ndarray):
-    """Weighted least-squares fit y_i = a + b x_i along axis 0.
-
-    Parameters
-    ----------
-    x : ndarray, shape (n,)
-    y, se : ndarray, shape (n, ...)
-
-    Returns
-    -------
-    a, se_a, chi2 : ndarrays of shape (...)
-        Intercept, its standard error from the input errors, residual sum of squared z.
-    """
-    floor = _SE_FLOOR_REL * np.maximum(np.max(np.abs(y), axis=0), 1.0)
-    w = 1.0 / (se**2 + floor**2)
-    xb = x.reshape((-1,) + (1,) * (y.ndim - 1))
-    # centred form: stable when the x = 1/d are small and close together
-    sw = w.sum(axis=0)
-    x_mean = (w * xb).sum(axis=0) / sw
-    y_mean = (w * y).sum(axis=0) / sw
-    dx = xb - x_mean
-    sxx = (w * dx**2).sum(axis=0)
-    slope = (w * dx * (y - y_mean)).sum(axis=0) / sxx
-    intercept = y_mean - slope * x_mean
-    var = 1.0 / sw + x_mean**2 / sxx
-    resid = y - intercept - slope * xb
-    chi2 = (w * resid**2).sum(axis=0)
-    return intercept, np.sqrt(var), chi2

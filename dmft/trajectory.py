@@ -147,6 +147,78 @@ class Trajectory:
                     raise ValueError(f"Trajectory.{key} must have shape {shape}, got {val.shape}")
                 setattr(self, key, val)
 
+    @classmethod
+    def from_runs(cls, problem: Problem, runs: dict, provenance: dict, *, count: str = "seeds",
+                  added_variance: dict | None = None, diagnostics: dict | None = None,
+                  **fields: Any) -> Trajectory:
+        """Mean and standard error over R independent runs (seeds, replicas) of each array.
+
+        Parameters
+        ----------
+        problem : Problem
+        runs : dict of str -> ndarray, shape (R, T, ...)
+            Per-run values of any of ``M``, ``Q``, ``e_train``, ``e_gen``, ``C``, ``R``,
+            ``Lam`` (same R for all). Observables absent here and from ``fields`` are NaN (not
+            measured).
+        provenance : dict
+            Copied; ``provenance[count]`` is set to R (an existing value must equal R), so the
+            standard errors' R - 1 degrees of freedom can be recovered (``dmft.compare`` reads
+            them; :func:`dmft.stats.dof_from_provenance`).
+        count : str
+            Provenance key of the number of runs: ``"seeds"`` (simulations) or ``"replicas"``
+            (DMFT sub-solves).
+        added_variance : dict of str -> ndarray, optional
+            Variance common to all runs, which their spread cannot show (e.g. an integration
+            error), added to the squared standard error of that array.
+        diagnostics : dict, optional
+        **fields
+            Arrays given directly (e.g. ``e_gen=..., e_gen_se=...`` computed otherwise); they
+            take precedence over ``runs``.
+
+        Returns
+        -------
+        Trajectory
+            Means ``runs[name].mean(0)`` and standard errors ``std(ddof=1) / sqrt(R)``
+            (:func:`dmft.stats.mean_se`; NaN for R = 1).
+
+        Examples
+        --------
+        >>> import dmft
+        >>> prob = dmft.Problem(target="tanh", P=1, T=2)
+        >>> M_runs = np.array([[0.0, 0.4], [0.0, 0.6]]).reshape(2, 2, 1, 1)
+        >>> traj = Trajectory.from_runs(prob, {"M": M_runs}, {"method": "finite-d", "d": 100})
+        >>> traj.M[:, 0, 0], traj.M_se[:, 0, 0], traj.provenance["seeds"]
+        (array([0. , 0.5]), array([0. , 0.1]), 2)
+        """
+        from .stats import mean_se
+
+        counts = {name: np.shape(arr)[0] for name, arr in runs.items()}
+        if not counts or len(set(counts.values())) != 1:
+            raise ValueError(f"runs must hold arrays with one common number of runs, got "
+                             f"{counts or 'none'}")
+        n_runs = next(iter(counts.values()))
+        provenance = dict(provenance)
+        if provenance.setdefault(count, n_runs) != n_runs:
+            raise ValueError(f"provenance[{count!r}] = {provenance[count]!r} but runs hold "
+                             f"{n_runs} runs")
+        out = {}
+        for name, arr in runs.items():
+            if name not in OBSERVABLES + KERNELS:
+                raise ValueError(f"runs[{name!r}]: not an observable or kernel; allowed: "
+                                 f"{OBSERVABLES + KERNELS}")
+            out[name], out[name + "_se"] = mean_se(arr)
+        for name, var in (added_variance or {}).items():
+            out[name + "_se"] = np.sqrt(out[name + "_se"] ** 2 + var)
+        out.update(fields)
+        T = next((np.shape(out[n])[0] for n in OBSERVABLES if n in out), problem.T)
+        missing = {"M": (T, problem.P, problem.K), "Q": (T, problem.P, problem.P),
+                   "e_train": (T,), "e_gen": (T,)}
+        for name, shape in missing.items():
+            if name not in out:
+                out[name] = out[name + "_se"] = np.full(shape, np.nan)
+        return cls(problem=problem, provenance=provenance, diagnostics=dict(diagnostics or {}),
+                   **out)
+
     # ------------------------------------------------------------------ basic facts
     @property
     def T(self) -> int:

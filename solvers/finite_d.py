@@ -408,13 +408,6 @@ def _gen_error_runs(problem: Problem, M_runs: np.ndarray, Q_runs: np.ndarray):
 
 
 # ------------------------------------------------------------------------------ assembly
-def _mean_se(runs: np.ndarray):
-    mean = runs.mean(axis=0)
-    if runs.shape[0] < 2:
-        return mean, np.full(mean.shape, np.nan)
-    return mean, runs.std(axis=0, ddof=1) / math.sqrt(runs.shape[0])
-
-
 def _assemble(problem, M_runs, Q_runs, e_train_runs, provenance, *,
               partial: bool = False) -> Trajectory:
     try:
@@ -424,13 +417,6 @@ def _assemble(problem, M_runs, Q_runs, e_train_runs, provenance, *,
             raise
         # overlaps just before a divergence can be too large to integrate; keep M, Q, e_train
         e_gen_runs = e_gen_int_se = np.full(e_train_runs.shape, np.nan)
-    M, M_se = _mean_se(M_runs)
-    Q, Q_se = _mean_se(Q_runs)
-    e_train, e_train_se = _mean_se(e_train_runs)
-    e_gen, e_gen_se = _mean_se(e_gen_runs)
-    # the integration error may be common to all runs (same quadrature or random numbers), so
-    # the spread over runs need not contain it: add its mean square (conservative)
-    e_gen_se = np.sqrt(e_gen_se**2 + np.mean(e_gen_int_se**2, axis=0))
     diagnostics = {
         "M_runs": M_runs,
         "Q_runs": Q_runs,
@@ -438,9 +424,12 @@ def _assemble(problem, M_runs, Q_runs, e_train_runs, provenance, *,
         "e_gen_runs": e_gen_runs,
         "e_gen_integration_se": e_gen_int_se,
     }
-    return Trajectory(problem=problem, M=M, Q=Q, e_train=e_train, e_gen=e_gen, M_se=M_se,
-                      Q_se=Q_se, e_train_se=e_train_se, e_gen_se=e_gen_se,
-                      provenance=provenance, diagnostics=diagnostics)
+    # the integration error may be common to all runs (same quadrature or random numbers), so
+    # the spread over runs need not contain it: add its mean square (conservative)
+    return Trajectory.from_runs(
+        problem, {"M": M_runs, "Q": Q_runs, "e_train": e_train_runs, "e_gen": e_gen_runs},
+        provenance, count="seeds", added_variance={"e_gen": np.mean(e_gen_int_se**2, axis=0)},
+        diagnostics=diagnostics)
 
 
 # ------------------------------------------------------------------------------ public

@@ -1,4 +1,11 @@
-"""Shared test fixtures: reference data shipped in ``data/reference`` and the authors' files."""
+"""Shared test fixtures: reference data shipped in ``data/reference`` and the authors' files,
+and the exact linear case.
+
+Statistical checks import their helpers from the library, :mod:`dmft.stats` (``agree`` for a
+family-wise test with Student-t tails, ``z_scores``, ``mean_se``, ``critical_value``), or use
+:func:`dmft.compare` and :meth:`dmft.Trajectory.from_runs`: tolerances come from standard errors
+and their degrees of freedom (docs/validation.md).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+import dmft
+from dmft.exact import linear_gd
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE_DIR = REPO / "data" / "reference"
@@ -48,20 +58,22 @@ def authors_sims_d5000():
     return authors_data("authors_sims_alpha3_eta0.2_d5000_T7")
 
 
-def agree(a, a_se, dof_a, b, b_se, dof_b, n_tests: int, threshold: float = 3.0):
-    """Boolean array: a and b agree under a family-wise ``threshold``-sigma test.
+@pytest.fixture(scope="session")
+def sharp_simulations(sharp_sims):
+    """The sharp-case simulations at d = 1000, 2000, 4000 as Trajectories (mean and SE over
+    400, 200, 80 seeds; ``e_gen`` is not stored and is NaN)."""
+    problem = dmft.Problem(target="tanh-he1-he3", P=2, activation="relu", alpha=3.0, eta=0.5,
+                           T=12)
+    return [dmft.Trajectory.from_runs(
+        problem, {"M": sharp_sims[f"M_d{d}"], "Q": sharp_sims[f"Q_d{d}"],
+                  "e_train": sharp_sims[f"train_d{d}"]},
+        {"method": "reference-simulation", "d": d}, count="seeds") for d in (1000, 2000, 4000)]
 
-    Standard errors estimated from k replicas or seeds make (a - b) / combined SE Student-t
-    (Welch-Satterthwaite degrees of freedom from ``dof_a``, ``dof_b``; inf for exact values),
-    and a test over ``n_tests`` entries must be Bonferroni-corrected: the critical value has
-    the two-sided tail 2 Phi(-threshold) / n_tests.
-    """
-    from scipy import stats
 
-    va, vb = np.asarray(a_se, dtype=float) ** 2, np.asarray(b_se, dtype=float) ** 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        welch = (va + vb) ** 2 / (va**2 / dof_a + vb**2 / dof_b)
-    welch = np.where(np.isfinite(welch), welch, np.inf)
-    tail = 2 * stats.norm.sf(threshold) / n_tests
-    crit = stats.t.isf(tail / 2, welch)
-    return np.abs(np.asarray(a) - b) <= crit * np.sqrt(va + vb)
+@pytest.fixture(scope="session")
+def linear_exact():
+    """The exact linear case of docs/validation.md (P = K = 1, alpha 3, eta 0.2) for t < 20:
+    a Trajectory with zero standard errors (:func:`dmft.exact.linear_gd`). ``2 e_train`` is
+    the train MSE quoted there; slice ``[:T]`` for shorter runs."""
+    return linear_gd(dmft.Problem(target="linear", P=1, activation="linear", alpha=3.0,
+                                  eta=0.2, T=20, a=[1.0]))

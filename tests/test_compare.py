@@ -1,4 +1,5 @@
-"""compare (z-scores, chi2, verdict, table, plot), extrapolate (1/d fits) and `dmft compare`.
+"""compare (z-scores, Student-t tails, chi2, verdict, table, plot), extrapolate (1/d fits) and
+`dmft compare`.
 
 Trajectories are built by hand from known means and standard errors, so every expectation
 below comes from the construction, not from the code under test.
@@ -18,9 +19,9 @@ from scipy import stats
 import dmft
 from dmft.cli import main as cli_main
 from dmft.compare import Report
+from dmft.stats import critical_value, welch_dof
 
 matplotlib.use("Agg")
-
 
 
 def _sym(x):
@@ -206,6 +207,106 @@ def test_diffuse_tension_adds_a_chi2_note():
     assert rep.passed and rep.chi2_per_dof == pytest.approx(2.25)
     assert any("diffuse tension" in n for n in rep.notes)
     assert "diffuse tension" in str(rep)
+
+
+# ============================================================================ Student-t tails
+def _pair_from_runs(rng, runs_a, runs_b, T=4, P=2, K=2, key_a="replicas", key_b="seeds"):
+    """Two trajectories around one mean, each the mean and SE over its own runs."""
+    mu_M, mu_Q = rng.normal(size=(T, P, K)), _sym(rng.normal(size=(T, P, P)))
+    out = []
+    for runs, key, scale in ((runs_a, key_a, 1.0), (runs_b, key_b, 2.0)):
+        spread = scale * rng.uniform(0.5, 2.0, size=(T, P, K))
+        M = mu_M + spread * rng.normal(size=(runs, T, P, K))
+        Q = mu_Q + _sym(rng.normal(size=(runs, T, P, P)))
+        out.append(dmft.Trajectory.from_runs(dmft.Problem(T=T, P=P), {"M": M, "Q": Q},
+                                             {"method": "synthetic"}, count=key))
+    return out
+
+
+def test_degrees_of_freedom_come_from_provenance():
+    rng = np.random.default_rng(40)
+    a, b = _pair_from_runs(rng, 16, 32)
+    rep = dmft.compare(a, b)
+    assert (rep.dof_a, rep.dof_b, rep.tails) == (15.0, 31.0, "Student-t")
+    for name in ("M", "Q"):
+        np.testing.assert_allclose(rep.se_dof[name],
+                                   welch_dof(rep.se_a[name], 15, rep.se_b[name], 31))
+        assert np.all(np.abs(rep.z_equiv[name]) < np.abs(rep.z[name]))
+        np.testing.assert_array_equal(np.sign(rep.z_equiv[name]), np.sign(rep.z[name]))
+        np.testing.assert_allclose(rep.crit[name],
+                                   critical_value(3.0, rep.n_tests, rep.se_dof[name]))
+    assert np.all(rep.crit["M"] > rep.z_crit)
+    # an exact side: Welch reduces to the other side's dof
+    exact = _traj(a.M, a.Q, np.zeros_like(a.M), np.zeros_like(a.Q))
+    rep = dmft.compare(b, exact)
+    assert rep.dof_b == np.inf and np.allclose(rep.se_dof["M"], 31, rtol=1e-12)
+    # an extrapolation: the smallest seeds - 1 of its inputs
+    a0, b0 = _line(rng)
+    ex = dmft.extrapolate(_sims_from_line(rng, a0, b0, [1000, 2000, 4000], 1e-3))
+    assert dmft.compare(exact, ex).dof_b == 9.0
+
+
+def test_dof_override_and_normal_tails():
+    rng = np.random.default_rng(41)
+    a, b = _pair_from_runs(rng, 16, 32)
+    rep = dmft.compare(a, b, dof_a=math.inf, dof_b=math.inf)
+    assert rep.tails == "normal" and (rep.dof_a, rep.dof_b) == (math.inf, math.inf)
+    for name in ("M", "Q"):
+        np.testing.assert_array_equal(rep.z_equiv[name], rep.z[name])
+        assert np.all(rep.crit[name] == rep.z_crit)
+    assert rep.max_abs_z_equiv == rep.max_abs_z
+    assert dmft.compare(a, b, dof_a=3).dof_a == 3.0
+    # a hand-made trajectory without provenance: normal tails unless told otherwise
+    plain = _noisy_pair(rng)
+    assert dmft.compare(*plain).tails == "normal"
+    assert dmft.compare(*plain, dof_b=7).tails == "Student-t"
+    for bad in (0, -1.0, True, "15"):
+        with pytest.raises(ValueError, match="dof_a must be a number > 0"):
+            dmft.compare(a, b, dof_a=bad)
+
+
+def test_student_t_verdict_and_report_text():
+    # one entry at 4.5 combined SE among 12 counted: beyond the normal critical value (3.7)
+    # but within Student-t with 15 dof (4.6)
+    T, P = 3, 2
+    M = np.zeros((T, P, 2))
+    se = np.full((T, P, 2), 0.1)
+    Q = np.broadcast_to(np.eye(P), (T, P, P))
+    a = _traj(M, Q, se, np.zeros((T, P, P)), replicas=16)
+    M_b = M.copy()
+    M_b[2, 1, 0] = 0.45
+    b = _traj(M_b, Q, np.zeros_like(se), np.zeros((T, P, P)))
+    rep = dmft.compare(a, b)
+    assert rep.n_tests == 12 and rep.tails == "Student-t"
+    assert rep.z_crit < 4.5 < rep.crit["M"][2, 1, 0]
+    assert rep.passed and rep.max_abs_z == pytest.approx(4.5)
+    assert rep.max_abs_z_equiv < rep.z_crit and rep.argmax == ("M", 2, (1, 0))
+    normal = dmft.compare(a, b, dof_a=math.inf)
+    assert not normal.passed and normal.max_abs_z_equiv == pytest.approx(4.5)
+    summary = rep.summary()
+    assert "Student-t" in summary and "dof A 15, B inf" in summary
+    assert "normal-equivalent" in summary and "12 entries" in summary
+    assert "normal tails" in normal.summary()
+    rows = rep.table("all").splitlines()
+    assert rows[2].split()[-3:] == ["dof", "crit", "z"]
+    row = [ln for ln in rows if ln.split()[:3] == ["2", "M", "[1,0]"]][0]
+    assert row.split()[-3:] == ["15", f"{rep.crit['M'][2, 1, 0]:.2f}", "-4.50"]
+
+
+def test_few_replicas_pass_at_the_advertised_rate_only_with_student_t_tails():
+    # SEs from 4 runs on each side: normal tails flag same-mean pairs far more often than the
+    # advertised 2 Phi(-threshold); Student-t tails with Welch dof stay at or below it
+    rng = np.random.default_rng(42)
+    reps, threshold = 300, 2.0
+    level = 2 * stats.norm.sf(threshold)
+    flagged = flagged_normal = 0
+    for _ in range(reps):
+        a, b = _pair_from_runs(rng, 4, 4)
+        flagged += not dmft.compare(a, b, threshold=threshold).passed
+        flagged_normal += not dmft.compare(a, b, threshold=threshold, dof_a=math.inf,
+                                           dof_b=math.inf).passed
+    assert flagged / reps <= level + 4 * math.sqrt(level * (1 - level) / reps), flagged
+    assert flagged_normal / reps > 3 * level, flagged_normal
 
 
 # ============================================================================ options
@@ -459,24 +560,11 @@ def test_extrapolated_trajectory_saves_and_loads(tmp_path):
     np.testing.assert_array_equal(back.diagnostics["fit_chi2_Q"], ex.diagnostics["fit_chi2_Q"])
 
 
-def test_extrapolating_the_sharp_reference_simulations(sharp_sims):
+def test_extrapolating_the_sharp_reference_simulations(sharp_simulations):
     # an earlier, independent set of simulations of this case (same sizes, other seeds) gave
     # M_00 at t = 11 = 0.3656 +- 0.0015 extrapolated in 1/d (docs/validation.md)
-    ref = sharp_sims
-    problem = dmft.Problem(target="tanh-he1-he3", P=2, activation="relu", alpha=3.0, eta=0.5,
-                           T=12)
-    sims = []
-    for d in (1000, 2000, 4000):
-        M, Q, train = ref[f"M_d{d}"], ref[f"Q_d{d}"], ref[f"train_d{d}"]
-        n = M.shape[0]
-
-        def sem(x, n=n):
-            return x.std(axis=0, ddof=1) / np.sqrt(n)
-
-        sims.append(dmft.Trajectory(problem, M=M.mean(0), Q=Q.mean(0), e_train=train.mean(0),
-                                    e_gen=np.zeros(12), M_se=sem(M), Q_se=sem(Q),
-                                    e_train_se=sem(train),
-                                    provenance={"method": "finite-d", "d": d, "seeds": n}))
+    sims = sharp_simulations
+    assert [s.provenance["seeds"] for s in sims] == [400, 200, 80]
     ex = dmft.extrapolate(sims)
     assert abs(ex.M[11, 0, 0] - 0.3656) < 3 * math.hypot(ex.M_se[11, 0, 0], 0.0015)
     assert 0.0010 < ex.M_se[11, 0, 0] < 0.0020  # 400, 200, 80 seeds as before

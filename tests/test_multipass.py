@@ -1,50 +1,27 @@
 """Multi-pass DMFT solver: exact cases, quoted simulations, estimator agreement, mechanics.
 
-Tolerances are 3 combined standard errors (|a - b| <= 3 sqrt(se_a^2 + se_b^2)) unless said
-otherwise; the references are independent of the solver (closed forms, published simulations).
+Statistical checks are family-wise 3-sigma tests (``dmft.stats.agree`` or ``dmft.compare``):
+Bonferroni over the entries one test compares, with Student-t tails for standard errors
+estimated from replicas or seeds, unless said otherwise; the references are independent of the
+solver (closed forms, published simulations).
 """
 
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numba
 import numpy as np
 import pytest
 
 import dmft
+from dmft.stats import agree, dof_from_provenance
 from solvers.multipass import cavity_covariance, solve_multipass
 
 
-def mp_moment(k: int, alpha: Fraction) -> Fraction:
-    """Marchenko-Pastur moment m_k = sum_r N(k, r) alpha^r (Narayana numbers), exactly."""
-    if k == 0:
-        return Fraction(1)
-    return sum(Fraction(math.comb(k, r) * math.comb(k, r - 1), k) * alpha**r
-               for r in range(1, k + 1))
-
-
-def linear_train_mse(t: int, alpha: float, eta: float) -> float:
-    """(1/n)|residual_t|^2 for linear regression by GD (SPEC 9), = 2 e_train(t).
-
-    The alternating binomial sum cancels catastrophically in floating point beyond t ~ 15
-    (terms grow like (1 + sqrt(alpha))^(4t)), so it is evaluated in exact rationals.
-    """
-    al, et = Fraction(str(alpha)), Fraction(str(eta))
-    total = sum(math.comb(2 * t, k) * (-et) ** k * mp_moment(k + 1, al) for k in range(2 * t + 1))
-    return float(2 / al * total)
-
-
-def within(a, a_se, b, b_se, n_sigma=3.0):
-    """Boolean array: |a - b| <= n_sigma * combined SE."""
-    return np.abs(np.asarray(a) - b) <= n_sigma * np.sqrt(np.asarray(a_se) ** 2 + b_se**2)
-
-
-def test_marchenko_pastur_formula_matches_spec_values():
-    quoted = [2, 0.32, 0.1184, 0.0577, 0.0320, 0.0191, 0.0120]
-    got = [linear_train_mse(t, 3.0, 0.2) for t in range(7)]
-    np.testing.assert_allclose(got, quoted, atol=6e-5)
+def _dof(traj: dmft.Trajectory) -> float:
+    """Degrees of freedom of a solve's standard errors (replicas - 1)."""
+    return dof_from_provenance(traj.provenance)
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +31,13 @@ def linear_problem():
 
 
 @pytest.mark.parametrize("T", [7, 20])
-def test_exact_linear_case(linear_problem, T):
+def test_exact_linear_case(linear_problem, linear_exact, T):
     traj = solve_multipass(linear_problem.replace(T=T), samples=200_000, seed=11)
-    exact = np.array([linear_train_mse(t, 3.0, 0.2) for t in range(T)])
+    exact = 2 * linear_exact.e_train[:T]  # the train MSE of docs/validation.md
     mse, mse_se = 2 * traj.e_train, 2 * traj.e_train_se
     assert np.all(mse_se > 0)
-    assert within(mse, mse_se, exact, 0.0).all(), (mse - exact) / mse_se
+    ok = agree(mse, mse_se, _dof(traj), exact, 0.0, np.inf, n_tests=T)
+    assert ok.all(), (mse - exact) / mse_se
 
 
 def test_linear_case_C_diagonal_equals_twice_alpha_train_loss(linear_problem):
@@ -76,26 +54,14 @@ def tanh_problem():
 
 def test_smooth_tanh_case_against_quoted_simulations(tanh_problem):
     traj = solve_multipass(tanh_problem, samples=400_000, seed=3)
-    sims = {2: (0.7569, 0.0019), 3: (0.8336, 0.0011), 5: (0.8934, 0.0008)}
-    for t, (m, se) in sims.items():
-        assert within(traj.M[t, 0, 0], traj.M_se[t, 0, 0], m, se), (t, traj.M[t, 0, 0], m)
-    # the two wrong variants of SPEC 9 are far outside: dropping sigma'' gives 0.7105 at t=2
+    sims = {2: (0.7569, 0.0019), 3: (0.8336, 0.0011), 5: (0.8934, 0.0008)}  # 12 seeds
+    ts = list(sims)
+    m, se = np.array([sims[t] for t in ts]).T
+    ok = agree(traj.M[ts, 0, 0], traj.M_se[ts, 0, 0], _dof(traj), m, se, 12 - 1, n_tests=3)
+    assert ok.all(), (traj.M[ts, 0, 0], m)
+    # the two wrong variants of docs/validation.md are far outside: dropping sigma'' gives
+    # 0.7105 at t=2
     assert abs(traj.M[2, 0, 0] - 0.7105) > 10 * traj.M_se[2, 0, 0]
-
-
-def welch_agree(a, a_se, b, b_se, dof: int, n_tests: int, false_alarm: float = 0.01):
-    """Boolean array: a and b agree at family-wise false-alarm rate ``false_alarm``.
-
-    Each SE comes from ``dof`` + 1 replicas, so (a - b) / combined SE is Student-t with the
-    Welch-Satterthwaite degrees of freedom (heavier tails than a normal: with 16 replicas
-    P(|t| > 3.5) is ~8x the normal value). Bonferroni over the ``n_tests`` entries compared.
-    """
-    from scipy import stats
-
-    va, vb = np.asarray(a_se) ** 2, np.asarray(b_se) ** 2
-    welch = (va + vb) ** 2 / np.maximum((va**2 + vb**2) / dof, 1e-300)
-    crit = stats.t.ppf(1.0 - false_alarm / (2 * n_tests), welch)
-    return np.abs(np.asarray(a) - b) <= crit * np.sqrt(va + vb)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "erf"])
@@ -111,7 +77,8 @@ def test_stein_and_pathwise_agree_P2(activation):
         ase, bse = getattr(stein, name + "_se"), getattr(path, name + "_se")
         exact = (ase == 0) & (bse == 0)
         np.testing.assert_allclose(a[exact], b[exact], atol=1e-12)
-        ok = welch_agree(a[~exact], ase[~exact], b[~exact], bse[~exact], dof=15, n_tests=n_tests)
+        ok = agree(a[~exact], ase[~exact], _dof(stein), b[~exact], bse[~exact], _dof(path),
+                   n_tests=n_tests, threshold=2.576)  # family-wise false-alarm rate 1 %
         assert ok.all(), (name, np.max(np.abs(a - b)[~exact] / np.hypot(ase, bse)[~exact]))
 
 
@@ -126,13 +93,13 @@ def paper_traj():
 
 
 def _check_paper_relu_case(paper_traj, runs_by_name):
-    for name, runs in runs_by_name.items():
-        mean, se = runs.mean(0), runs.std(0, ddof=1) / math.sqrt(runs.shape[0])
-        ours, ours_se = getattr(paper_traj, name), getattr(paper_traj, name + "_se")
-        # t = 0 is the initialisation, exact on both sides (up to round-off in theirs)
-        np.testing.assert_allclose(ours[0], mean[0], atol=1e-12)
-        ok = within(ours[1:], ours_se[1:], mean[1:], se[1:])
-        assert ok.all(), (name, (ours[1:] - mean[1:]) / np.hypot(ours_se[1:], se[1:]))
+    # mean and SE over the simulations' 32 seeds; t = 0 is the initialisation, exact on both
+    # sides (up to round-off in theirs); M and Q (upper triangle) at t >= 1: 42 entries
+    sims = dmft.Trajectory.from_runs(paper_traj.problem, runs_by_name,
+                                     {"method": "finite-d (reference file)", "d": 5000})
+    report = dmft.compare(paper_traj, sims)
+    assert report.n_tests == 42 and report.n_exact == 4 + 3
+    assert report.passed, str(report)
 
 
 def test_paper_relu_case_against_own_d5000_simulations(paper_traj, paper_sims_d5000):
@@ -147,9 +114,11 @@ def test_paper_relu_case_against_authors_simulations(paper_traj, authors_sims_d5
 
 def test_paper_relu_lambda0_is_the_analytic_value(paper_traj):
     lam0, se = paper_traj.Lam[0], paper_traj.Lam_se[0]
-    # analytic (SPEC 4): diagonal 0.5113 (Dirac part of sigma'' included), off-diagonal -0.375
-    assert within(np.diag(lam0), np.diag(se), 0.5113, 0.0).all(), lam0
-    assert within(lam0[0, 1], se[0, 1], -0.375, 0.0), lam0
+    # analytic (docs/theory/estimators.md): diagonal 0.5113 (Dirac part of sigma'' included),
+    # off-diagonal -0.375
+    values, errors = np.r_[np.diag(lam0), lam0[0, 1]], np.r_[np.diag(se), se[0, 1]]
+    ok = agree(values, errors, _dof(paper_traj), [0.5113, 0.5113, -0.375], 0.0, np.inf, 3)
+    assert ok.all(), lam0
     # the Gauss-Newton value (sigma'' dropped) would be 0.75
     assert np.all(np.abs(np.diag(lam0) - 0.75) > 20 * np.diag(se))
 
@@ -173,7 +142,9 @@ def test_cavity_covariance_matches_monte_carlo():
     for t in range(T):
         emp = w[:, t].T @ w[:, t] / S
         se = np.sqrt((w[:, t, :, None] * w[:, t, None, :]).var(0) / S)
-        assert within(qperp[t], 0.0, emp, se, 4).all(), (t, qperp[t], emp)
+        # S samples: normal tails; T P (P + 1) / 2 distinct entries
+        ok = agree(qperp[t], 0.0, np.inf, emp, se, np.inf, n_tests=T * P * (P + 1) // 2)
+        assert ok.all(), (t, qperp[t], emp)
 
 
 def test_results_independent_of_thread_count():
@@ -222,11 +193,13 @@ def test_general_P_and_K_first_step_closed_form(target, P, K):
     traj = solve_multipass(prob, samples=64_000, seed=0)
     assert traj.M.shape == (3, P, K) and traj.C.shape == (3, 3, P, P)
     assert np.all(np.isfinite(traj.Q)) and np.all(np.isfinite(traj.e_gen))
-    # SPEC 7: M_1 = eta alpha (a * E[relu'(h)]) C_1^T with E[relu'] = 1/2 and C_1 = E[g* z] by hand:
+    # docs/theory/learnability.md: M_1 = eta alpha (a * E[relu'(h)]) C_1^T with E[relu'] = 1/2
+    # and C_1 = E[g* z] by hand:
     # staircase z1 + z1 z2 -> (1, 0); z1 z2 z3 + He3(z4) -> 0 (no first Hermite component)
     c1 = {"staircase": np.array([1.0, 0.0]), "z1z2z3-he3": np.zeros(4)}[target]
     expected = prob.eta * prob.alpha * np.outer(prob.a * 0.5, c1)
-    assert within(traj.M[1], traj.M_se[1], expected, 0.0, 3.5).all(), traj.M[1] - expected
+    ok = agree(traj.M[1], traj.M_se[1], _dof(traj), expected, 0.0, np.inf, n_tests=P * K)
+    assert ok.all(), traj.M[1] - expected
 
 
 def test_user_activation_runs_and_matches_registry_twin():
@@ -307,7 +280,8 @@ def test_sharp_case_against_extrapolated_simulations(sharp_sims):
         z = (ours - ext) / np.hypot(ours_se, ext_se)
         if name == "Q":
             exact_q1 = _exact_first_step_Q(prob)
-            assert within(traj.Q[1], traj.Q_se[1], exact_q1, 0.0).all()
+            ok = agree(traj.Q[1], traj.Q_se[1], _dof(traj), exact_q1, 0.0, np.inf, n_tests=3)
+            assert ok.all(), (traj.Q[1], exact_q1)
         assert np.all(np.abs(z) <= 3.0), (name, np.round(z, 2))
     # M_00(t = 11): about 0.366 extrapolated; the authors' script gives 0.446
     assert abs(traj.M[11, 0, 0] - 0.446) > 20 * traj.M_se[11, 0, 0]

@@ -9,14 +9,14 @@ handful of comparisons and k = 4 where one test makes dozens (team rule).
 
 from __future__ import annotations
 
-from math import comb, pi
+from math import pi
 
 import numpy as np
 import pytest
 
 from benchmarks.numpy_dmft import psd_cholesky_extend, solve_numpy, solve_numpy_replicas
 from dmft import Bernoulli, Cyclic, Problem
-from tests.conftest import agree
+from dmft.stats import agree, mean_se
 
 
 def _z(diff: np.ndarray, se: np.ndarray) -> np.ndarray:
@@ -28,42 +28,25 @@ def _z(diff: np.ndarray, se: np.ndarray) -> np.ndarray:
 
 def _paired_z(runs_a: list[dict], runs_b: list[dict], key: str) -> np.ndarray:
     """z-scores of the mean paired difference of ``key`` over replicas sharing random draws."""
-    diff = np.stack([a[key] - b[key] for a, b in zip(runs_a, runs_b, strict=True)])
-    return _z(diff.mean(axis=0), diff.std(axis=0, ddof=1) / np.sqrt(len(runs_a)))
+    return _z(*mean_se(np.stack([a[key] - b[key] for a, b in zip(runs_a, runs_b, strict=True)])))
 
 
 # ------------------------------------------------------------------------------ exact linear case
-def _marchenko_pastur_train_mse(alpha: float, eta: float, t: int) -> float:
-    """(2/alpha) sum_k binom(2t,k) (-eta)^k m_{k+1}, m_k the MP moments via Narayana numbers."""
-
-    def moment(k: int) -> float:
-        if k == 0:
-            return 1.0
-        return sum(comb(k, r) * comb(k, r - 1) / k * alpha**r for r in range(1, k + 1))
-
-    return 2.0 / alpha * sum(comb(2 * t, k) * (-eta) ** k * moment(k + 1) for k in range(2 * t + 1))
-
-
-def test_marchenko_pastur_formula_reproduces_spec_list():
-    spec = [2, 0.32, 0.1184, 0.0577, 0.0320, 0.0191, 0.0120]
-    exact = [_marchenko_pastur_train_mse(3.0, 0.2, t) for t in range(7)]
-    np.testing.assert_allclose(exact, spec, rtol=0, atol=5e-5)
-
-
 @pytest.mark.parametrize(
     ("P", "estimator"),
     [(1, "stein"), (2, "stein"), (2, "pathwise")],
 )
-def test_linear_case_matches_marchenko_pastur(P, estimator):
+def test_linear_case_matches_marchenko_pastur(P, estimator, linear_exact):
     # A linear student with P units and |a| = 1 is the P = 1 linear model in the direction a,
     # so 2 e_train(t) is the same MP formula. For P = 2, F is always parallel to a: C is rank
     # one, which exercises the semi-definite Cholesky and the Stein pseudo-inverse.
     problem = Problem(target="linear", P=P, activation="linear", alpha=3.0, eta=0.2, T=7)
     mean, se = solve_numpy_replicas(problem, 32 * 40_000, seed=11, replicas=32,
                                     estimator=estimator)
-    exact = np.array([_marchenko_pastur_train_mse(3.0, 0.2, t) for t in range(7)])
-    z = _z(2 * mean["e_train"] - exact, 2 * se["e_train"])
-    assert np.all(np.abs(z) < 3), z
+    exact = linear_exact.e_train[:7]  # dmft.exact, docs/validation.md
+    # 7 entries, SEs from 32 replicas: family-wise 3 sigma with Student-t tails
+    ok = agree(mean["e_train"], se["e_train"], 32 - 1, exact, 0.0, np.inf, n_tests=7)
+    assert ok.all(), _z(mean["e_train"] - exact, se["e_train"])
 
 
 # ------------------------------------------------------------------------------ smooth case
@@ -104,8 +87,7 @@ def relu_paper_runs():
 
 
 def _mean_se(runs: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
-    stack = np.stack([run[key] for run in runs])
-    return stack.mean(axis=0), stack.std(axis=0, ddof=1) / np.sqrt(len(runs))
+    return mean_se(np.stack([run[key] for run in runs]))
 
 
 def test_relu_lambda0_matches_analytic_value(relu_paper_runs):
@@ -131,8 +113,7 @@ def _check_overlaps_against_d5000(runs, pairs):
     # 24 entries, SEs from 16 replicas and 32 seeds: family-wise 3 sigma with Student-t tails
     for key, sims in pairs:
         dmft_mean, dmft_se = _mean_se(runs, key)
-        sim_mean = sims.mean(axis=0)
-        sim_se = sims.std(axis=0, ddof=1) / np.sqrt(sims.shape[0])
+        sim_mean, sim_se = mean_se(sims)
         # t = 0 is the initial condition, identical on both sides
         ok = agree(dmft_mean[1:], dmft_se[1:], len(runs) - 1, sim_mean[1:], sim_se[1:],
                    sims.shape[0] - 1, n_tests=24)

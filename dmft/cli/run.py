@@ -78,7 +78,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     worst_t = contrast.argmax[1] if contrast.argmax else "-"
     print("for contrast, one-pass theory vs the same simulation (multi-pass GD reuses its "
           f"batch; the one-pass theory describes fresh batches): {contrast.verdict.upper()} "
-          f"(max|z| = {contrast.max_abs_z:.3g} at t = {worst_t})")
+          f"(normal-equivalent max|z| = {contrast.max_abs_z_equiv:.3g} at t = {worst_t}, "
+          f"{contrast.tails} tails)")
 
     out = Path(args.out)
     png = out.with_suffix(".png")
@@ -106,4 +107,5 @@ def _run_params(prob, sizes, report) -> str:
     return (f"g* = tanh(z1 + He3(z2)), P = {prob.P}, {prob.activation.name}, alpha = "
             f"{prob.alpha:g}, eta = {prob.eta:g}, a = (1, -1)/sqrt(2), M_0 = 0, Q_0 = I; "
             f"{sizes.describe()}; DMFT vs simulation: {report.verdict} "
-            f"(max|z| {report.max_abs_z:.2g}, critical {report.z_crit:.2g})")
+            f"(normal-equivalent max|z| {report.max_abs_z_equiv:.2g}, critical "
+            f"{report.z_crit:.2g}, {report.tails} tails)")

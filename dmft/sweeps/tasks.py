@@ -9,7 +9,6 @@ import numpy as np
 
 from .. import api
 from ..problem import Problem
-from ..stats import mean_se
 from ..trajectory import DivergenceError, Trajectory
 from .cluster import set_task_threads
 from .keys import derive_seed, result_key
@@ -91,17 +90,14 @@ def combine_runs(problem: Problem, runs: list[Trajectory], seeds: list[int]) -> 
     stacks = {name: np.concatenate([r.diagnostics[name] for r in runs], axis=0)
               for name in ("M_runs", "Q_runs", "e_train_runs", "e_gen_runs",
                            "e_gen_integration_se")}
-    M, M_se = mean_se(stacks["M_runs"])
-    Q, Q_se = mean_se(stacks["Q_runs"])
-    e_train, e_train_se = mean_se(stacks["e_train_runs"])
-    e_gen, e_gen_se = mean_se(stacks["e_gen_runs"])
-    # as in solvers.finite_d: the integration error may be common to the runs, add it
-    e_gen_se = np.sqrt(e_gen_se**2 + np.mean(stacks["e_gen_integration_se"] ** 2, axis=0))
     prov = dict(runs[0].provenance)
     prov.update(seeds=len(runs), seed=None, run_seeds=[int(s) for s in seeds],
                 wall_time=float(sum(r.provenance.get("wall_time", 0.0) for r in runs)),
                 combined_by="dmft.sweep: mean and std(ddof=1)/sqrt(runs) over single-seed runs")
     diagnostics = dict(stacks, run_seeds=np.array(seeds, dtype=np.int64))
-    return Trajectory(problem=problem, M=M, Q=Q, e_train=e_train, e_gen=e_gen, M_se=M_se,
-                      Q_se=Q_se, e_train_se=e_train_se, e_gen_se=e_gen_se, provenance=prov,
-                      diagnostics=diagnostics)
+    # as in solvers.finite_d: the integration error may be common to the runs, add it
+    return Trajectory.from_runs(
+        problem, {name: stacks[name + "_runs"] for name in ("M", "Q", "e_train", "e_gen")},
+        prov, count="seeds",
+        added_variance={"e_gen": np.mean(stacks["e_gen_integration_se"] ** 2, axis=0)},
+        diagnostics=diagnostics)
