@@ -10,9 +10,10 @@ kernels. It has two jobs:
 
 Because independence is the point, this file computes the committee loss, its gradient F and
 its Hessian J itself from their definitions (SPEC section 1) instead of calling
-``solvers._loss``. This is the one place in the package where F is deliberately duplicated;
-everywhere else ``solvers._loss`` is the single source of truth. sigma, sigma', sigma'' are
-evaluated with the elementwise ufuncs ``problem.activation(x)``, ``.d1(x)``, ``.d2(x)``.
+``solvers.numerics.committee``. This is the one place in the package where F is deliberately
+duplicated; everywhere else ``solvers.numerics.committee`` is the single source of truth.
+sigma, sigma', sigma'' are evaluated with the elementwise ufuncs ``problem.activation(x)``,
+``.d1(x)``, ``.d2(x)``.
 
 Choices made where SPEC leaves room (see also the docstring of :func:`solve_numpy`):
 

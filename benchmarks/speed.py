@@ -1,7 +1,7 @@
 """Speed and memory benchmark: every configuration in a fresh subprocess, side by side.
 
 Each configuration is measured in its own child process (``python -m benchmarks.speed --child
-SPEC``) that imports the package, runs an untimed warm-up (numba's cached kernels are loaded,
+JSON``) that imports the package, runs an untimed warm-up (numba's cached kernels are loaded,
 user code is compiled), reads its resident-set high-water mark, then times ``repeats`` solves
 (wall clock and process CPU time, which counts every thread; results are freed between
 repeats) and reads the high-water mark again (``VmHWM`` of ``/proc/self/status``: the peak of

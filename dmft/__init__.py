@@ -8,8 +8,6 @@ import importlib.util
 import sys
 from typing import TYPE_CHECKING
 
-# first: drops numba caches left stale by edited sources before any kernel loads one
-from . import _numba_cache  # noqa: F401
 from .activations import ACTIVATIONS, Activation
 from .api import simulate, solve
 from .problem import Problem

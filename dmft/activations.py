@@ -8,7 +8,6 @@ consumers that need sigma'' pointwise must refuse such activations or handle the
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 
-from solvers._vmath import tanh as _vtanh
+from solvers.numerics.table import ACTIVATION_TABLE
 
 from ._callables import describe
 from .validation import real
@@ -38,7 +37,9 @@ class Activation:
     d2_dirac_at_zero : float
         Weight of a Dirac mass of sigma'' at 0 (1.0 for ReLU, 0.0 for smooth activations).
     code : int
-        Registry code (>= 0) for activations built into the numba kernels; -1 for user ones.
+        Registry code (>= 0), the activation's row of the one code table
+        (``solvers.numerics.table``) whose functions are compiled into the numba kernels; -1 for
+        user activations (the kernels receive their ``cfuncs``).
     """
 
     sigma: Callable[[float], float]
@@ -123,95 +124,11 @@ class Activation:
             object.__setattr__(self, k, v)
 
 
-# --- registry (codes must match solvers._kernels.act_eval) -------------------------------------
-def _relu(x):
-    return x if x > 0.0 else 0.0
-
-
-def _relu_d1(x):
-    return 1.0 if x > 0.0 else 0.0
-
-
-def _zero(x):
-    return 0.0
-
-
-# tanh by solvers._vmath (within 2 ulp): loops over it vectorise, math.tanh's libm call does not
-def _tanh(x):
-    return _vtanh(x)
-
-
-def _tanh_d1(x):
-    t = _vtanh(x)
-    return 1.0 - t * t
-
-
-def _tanh_d2(x):
-    t = _vtanh(x)
-    return -2.0 * t * (1.0 - t * t)
-
-
-_TWO_OVER_SQRTPI = 2.0 / math.sqrt(math.pi)
-
-
-def _erf(x):
-    return math.erf(x)
-
-
-def _erf_d1(x):
-    return _TWO_OVER_SQRTPI * math.exp(-x * x)
-
-
-def _erf_d2(x):
-    return -2.0 * x * _TWO_OVER_SQRTPI * math.exp(-x * x)
-
-
-def _identity(x):
-    return x
-
-
-def _one(x):
-    return 1.0
-
-
-def _softplus(x):
-    # log(1 + e^x) without overflow
-    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-
-
-def _sigmoid(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-def _sigmoid_d1(x):
-    # sigmoid(x) (1 - sigmoid(x)), self-contained: numba compiles each registry function alone
-    # and cannot call the plain Python function _sigmoid
-    e = math.exp(-abs(x))
-    return e / ((1.0 + e) * (1.0 + e))
-
-
-def _square(x):
-    return x * x
-
-
-def _twice(x):
-    return 2.0 * x
-
-
-def _two(x):
-    return 2.0
-
-
+# --- registry: the entries of the one code table (the code of an activation is its row) ------
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation(_relu, _relu_d1, _zero, "relu", d2_dirac_at_zero=1.0, code=0),
-    "tanh": Activation(_tanh, _tanh_d1, _tanh_d2, "tanh", code=1),
-    "erf": Activation(_erf, _erf_d1, _erf_d2, "erf", code=2),
-    "linear": Activation(_identity, _one, _zero, "linear", code=3),
-    "softplus": Activation(_softplus, _sigmoid, _sigmoid_d1, "softplus", code=4),
-    "quadratic": Activation(_square, _twice, _two, "quadratic", code=5),
+    entry.name: Activation(entry.sigma, entry.dsigma, entry.d2sigma, entry.name,
+                           d2_dirac_at_zero=entry.d2_dirac_at_zero, code=code)
+    for code, entry in enumerate(ACTIVATION_TABLE)
 }
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers._targets import TARGET_CODES, TARGET_DIMS, eval_target
+from solvers.numerics.table import TEACHER_TABLE, evaluate_teacher
 
 from ._callables import describe
 from .validation import integer
@@ -118,63 +118,28 @@ class Target:
         object.__setattr__(self, "_checked", True)
 
 
-# module-level functions so that Problems pickle (dask sweeps); the formulas are numba loops in
-# solvers._targets (the solver evaluates them inside its kernels by code, see ``registry_code``)
-def _linear(z):
-    return eval_target(TARGET_CODES["linear"], z)
+@dataclass(frozen=True)
+class RegistryTeacher:
+    """g*(z) of the registry teacher ``code``: its numba formula
+    (``solvers.numerics.teachers``), which the solvers also evaluate inside their kernels.
+    Compares and pickles by its code, so that Problems pickle (dask sweeps)."""
+
+    code: int
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        return evaluate_teacher(self.code, z)
 
 
-def _tanh(z):
-    return eval_target(TARGET_CODES["tanh"], z)
-
-
-def _he2(z):
-    return eval_target(TARGET_CODES["he2"], z)
-
-
-def _he3(z):
-    return eval_target(TARGET_CODES["he3"], z)
-
-
-def _he4(z):
-    return eval_target(TARGET_CODES["he4"], z)
-
-
-def _staircase(z):
-    return eval_target(TARGET_CODES["staircase"], z)
-
-
-def _tanh_he1_he3(z):
-    return eval_target(TARGET_CODES["tanh-he1-he3"], z)
-
-
-def _tanh_sum(z):
-    return eval_target(TARGET_CODES["tanh-sum"], z)
-
-
-def _z1z2z3_he3(z):
-    return eval_target(TARGET_CODES["z1z2z3-he3"], z)
-
-
+# --- registry: the entries of the one code table (the code of a target is its row) ----------
 TARGETS: dict[str, Target] = {
-    "linear": Target(_linear, 1, "linear"),
-    "tanh": Target(_tanh, 1, "tanh"),
-    "he2": Target(_he2, 1, "he2"),
-    "he3": Target(_he3, 1, "he3"),
-    "he4": Target(_he4, 1, "he4"),
-    "staircase": Target(_staircase, 2, "staircase"),
-    "tanh-he1-he3": Target(_tanh_he1_he3, 2, "tanh-he1-he3"),
-    "tanh-sum": Target(_tanh_sum, 2, "tanh-sum"),
-    "z1z2z3-he3": Target(_z1z2z3_he3, 4, "z1z2z3-he3"),
+    entry.name: Target(RegistryTeacher(code), entry.K, entry.name)
+    for code, entry in enumerate(TEACHER_TABLE)
 }
-assert TARGET_CODES.keys() == TARGETS.keys()
-assert all(TARGETS[name].K == TARGET_DIMS[code] for name, code in TARGET_CODES.items())
-_CODE_OF_FN = {TARGETS[name].fn: code for name, code in TARGET_CODES.items()}
 
 
 def registry_code(target: Target) -> int:
     """The numba code of a registry target (by its function, not its name), -1 for others."""
-    return _CODE_OF_FN.get(target.fn, -1)
+    return target.fn.code if isinstance(target.fn, RegistryTeacher) else -1
 
 
 def get_target(spec: str | Target) -> Target:

@@ -1,13 +1,13 @@
 """Finite-dimensional gradient descent: the simulator the theory is checked against.
 
-Exactly the algorithm of SPEC section 1: n = round(alpha d) samples x_mu ~ N(0, I_d), teacher
+Exactly the algorithm of docs/theory/model.md: n = round(alpha d) samples x_mu ~ N(0, I_d), teacher
 W* (K, d) with W* W*^T / d = I_K, labels y = g*(W* x / sqrt(d)) (+ sqrt(Delta) N(0, 1)), a
 committee student W (P, d) with fixed second layer a, and
 
     W <- (1 - eta lam) W - eta * sum_{mu in batch} F_mu x_mu^T / sqrt(d),
 
-the loss summed over the batch and F taken from :mod:`solvers._loss` (the one definition shared
-with the DMFT). Observables are recorded at t = 0..T-1, before the t-th update.
+the loss summed over the batch and F taken from :mod:`solvers.numerics.committee` (the one
+definition shared with the DMFT). Observables are recorded at t = 0..T-1, before the t-th update.
 
 Schedules
 ---------
@@ -39,8 +39,6 @@ effect on M and Q is measured in ``benchmarks/bench_simulator.py``.
 from __future__ import annotations
 
 import math
-import numbers
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -48,9 +46,13 @@ import numba
 import numpy as np
 
 from dmft.problem import Problem
+from dmft.progress import Progress, compile_notice
 from dmft.schedules import Bernoulli, Cyclic, OnePass
-from dmft.trajectory import DivergenceError, Trajectory, base_provenance
-from solvers._loss import batch_F, committee_F
+from dmft.trajectory import Trajectory, base_provenance
+from dmft.validation import integer
+from solvers.divergence import Divergence, diverged
+from solvers.numerics.committee import batch_F
+from solvers.numerics.gd import small_block_steps
 
 __all__ = ["simulate_finite_d", "SMALL_BLOCK", "AUTO_EVERY_MAX_BLOCKS"]
 
@@ -64,117 +66,8 @@ AUTO_EVERY_MAX_BLOCKS = 8
 # Rows per data chunk are chosen so a chunk holds about this many numbers (fixed, so the random
 # stream of every chunk is the same on every machine and for any thread count).
 _CHUNK_ELEMENTS = 1 << 22
-
-
-# ------------------------------------------------------------------------------ numba kernel
-@numba.njit(cache=True)
-def _cyclic_small_block_steps(X, y, Z, Wstar, W, a, sig, dsig, eta, lam, starts, t0, t1,
-                              M_out, Q_out):
-    """Cyclic GD steps t0 <= t < t1 with small blocks, sequentially, W updated in place.
-
-    Parameters
-    ----------
-    X : (n, d) float64 or float32 data; y : (n,) labels; Z : (n, K) teacher fields
-    W* x / sqrt(d); Wstar : (K, d) teacher; W : (P, d) float64 student (modified in place);
-    a : (P,) second layer; sig, dsig : activation cfuncs; eta, lam : learning rate and ridge;
-    starts : (n_blocks + 1,) int64 block boundaries; M_out : (T, P, K), Q_out : (T, P, P).
-
-    Records M_t, Q_t (before update t) for every t in [t0, t1); no update after t = T - 1.
-    M and Q are computed directly at t0 and then updated exactly in O(P (P + K) + b^2 d) per
-    step (b = block size) from the block's fields u, z and F instead of O(P (P + K) d):
-
-        M' = c M - (eta / d) sum_mu F_mu z_mu^T,
-        Q' = c^2 Q - (c eta / d) sum_mu (F_mu u_mu^T + u_mu F_mu^T)
-             + (eta^2 / d^2) sum_{mu, nu} (x_mu . x_nu) F_mu F_nu^T,   c = 1 - eta lam.
-
-    Rounding then accumulates over one segment only (the caller starts a segment at every
-    epoch start when n_blocks is large); a test compares with the direct BLAS path.
-
-    Returns
-    -------
-    int
-        t1 if all recorded overlaps are finite, else the first step t with a non-finite M_t/Q_t.
-    """
-    d = X.shape[1]
-    P = W.shape[0]
-    K = Wstar.shape[0]
-    T = M_out.shape[0]
-    n_blocks = starts.shape[0] - 1
-    inv_sqrt_d = 1.0 / math.sqrt(d)
-    decay = 1.0 - eta * lam
-    max_block = 0
-    for b in range(n_blocks):
-        max_block = max(max_block, starts[b + 1] - starts[b])
-    F_block = np.empty((max_block, P))
-    u_block = np.empty((max_block, P))
-    M = np.empty((P, K))
-    Q = np.empty((P, P))
-    for j in range(P):
-        for k in range(K):
-            s = 0.0
-            for i in range(d):
-                s += W[j, i] * Wstar[k, i]
-            M[j, k] = s / d
-        for k in range(j + 1):
-            s = 0.0
-            for i in range(d):
-                s += W[j, i] * W[k, i]
-            Q[j, k] = s / d
-            Q[k, j] = s / d
-    for t in range(t0, t1):
-        M_out[t] = M
-        Q_out[t] = Q
-        if not (np.all(np.isfinite(M)) and np.all(np.isfinite(Q))):
-            return t
-        if t == T - 1:
-            break
-        b = t % n_blocks
-        lo = starts[b]
-        hi = starts[b + 1]
-        # all F of the block at the current W (a block is one GD step, not hi - lo SGD steps)
-        for mu in range(lo, hi):
-            for j in range(P):
-                s = 0.0
-                for i in range(d):
-                    s += W[j, i] * X[mu, i]
-                u_block[mu - lo, j] = s * inv_sqrt_d
-            committee_F(u_block[mu - lo], y[mu], a, sig, dsig, F_block[mu - lo])
-        # overlaps after the update, from the pre-update fields
-        for j in range(P):
-            for k in range(K):
-                s = 0.0
-                for mu in range(lo, hi):
-                    s += F_block[mu - lo, j] * Z[mu, k]
-                M[j, k] = decay * M[j, k] - eta / d * s
-        cross = np.zeros((P, P))
-        for mu in range(lo, hi):
-            for nu in range(lo, mu + 1):
-                g = 0.0
-                for i in range(d):
-                    g += X[mu, i] * X[nu, i]
-                g *= eta * eta / (d * d)
-                for j in range(P):
-                    for k in range(P):
-                        cross[j, k] += g * F_block[mu - lo, j] * F_block[nu - lo, k]
-                        if nu != mu:
-                            cross[j, k] += g * F_block[nu - lo, j] * F_block[mu - lo, k]
-            for j in range(P):
-                for k in range(P):
-                    cross[j, k] -= decay * eta / d * (
-                        F_block[mu - lo, j] * u_block[mu - lo, k]
-                        + u_block[mu - lo, j] * F_block[mu - lo, k]
-                    )
-        for j in range(P):
-            for k in range(P):
-                Q[j, k] = decay * decay * Q[j, k] + cross[j, k]
-        for j in range(P):
-            for i in range(d):
-                W[j, i] *= decay
-            for mu in range(lo, hi):
-                coef = -eta * inv_sqrt_d * F_block[mu - lo, j]
-                for i in range(d):
-                    W[j, i] += coef * X[mu, i]
-    return t1
+# cold compilation of the simulator's kernels on two cores, quoted while it happens
+_COMPILE_SECONDS = 5.0
 
 
 # ------------------------------------------------------------------------------ validation
@@ -182,13 +75,9 @@ def _validate(problem: Problem, d, seeds, seed, dtype, train_loss, cyclic_kernel
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a dmft.Problem, got {type(problem).__name__}")
     P, K = problem.P, problem.K
-    if isinstance(d, bool) or not isinstance(d, numbers.Integral):
-        raise TypeError(f"d must be an integer >= P + K = {P + K}, got {d!r} ({type(d).__name__})")
-    d = int(d)
     # the student's part orthogonal to the teacher is built from P orthonormal vectors
     # orthogonal to the K teacher rows, which needs d >= P + K
-    if d < P + K:
-        raise ValueError(f"d must be an integer >= P + K = {P + K}, got d={d}")
+    d = integer("d", d, low=P + K)
     n = int(round(problem.alpha * d))
     if n < 1:
         raise ValueError(
@@ -200,12 +89,8 @@ def _validate(problem: Problem, d, seeds, seed, dtype, train_loss, cyclic_kernel
             f"Cyclic(n_blocks={problem.schedule.n_blocks}) needs n = round(alpha d) >= n_blocks, "
             f"got n={n} (alpha={problem.alpha}, d={d})"
         )
-    if isinstance(seeds, bool) or not isinstance(seeds, numbers.Integral):
-        raise TypeError(f"seeds must be an integer >= 1, got {seeds!r} ({type(seeds).__name__})")
-    if seeds < 1:
-        raise ValueError(f"seeds must be an integer >= 1 (>= 2 for a standard error), got {seeds}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    seeds = integer("seeds", seeds, low=1)
+    seed = integer("seed", seed, low=0)
     try:
         dt = np.dtype(dtype)
     except TypeError:
@@ -216,7 +101,7 @@ def _validate(problem: Problem, d, seeds, seed, dtype, train_loss, cyclic_kernel
         raise ValueError(f"train_loss must be 'auto', 'every' or 'epoch', got {train_loss!r}")
     if cyclic_kernel not in ("auto", "numba", "blas"):
         raise ValueError(f"cyclic_kernel must be 'auto', 'numba' or 'blas', got {cyclic_kernel!r}")
-    return d, n, int(seeds), int(seed), dt
+    return d, n, seeds, seed, dt
 
 
 # ------------------------------------------------------------------------------ building blocks
@@ -300,18 +185,13 @@ def _overlaps(W, Wstar, d):
     return W @ Wstar.T / d, W @ W.T / d
 
 
-class _Diverged(Exception):
-    def __init__(self, step: int):
-        super().__init__(step)
-        self.step = step
-
-
 # ------------------------------------------------------------------------------ one run
 def _run(problem: Problem, X: np.ndarray, run_ss, threads: int, train_at: np.ndarray,
-         cyclic_kernel: str, M, Q, e_train) -> None:
+         cyclic_kernel: str, M, Q, e_train) -> tuple[int, bool]:
     """One GD run; fills M (T, P, K), Q (T, P, P), e_train (T,) in place.
 
-    Raises _Diverged(step) when M_step or Q_step is not finite (arrays filled up to step).
+    Returns the number of steps whose M_t, Q_t are finite (T unless they stopped being: the
+    arrays are then filled up to that step) and, when they did, whether the labels were finite.
     """
     n, d = X.shape
     T = problem.T
@@ -329,13 +209,13 @@ def _run(problem: Problem, X: np.ndarray, run_ss, threads: int, train_at: np.nda
         starts = (np.arange(schedule.n_blocks + 1, dtype=np.int64) * n) // schedule.n_blocks
         small = int(np.max(np.diff(starts))) <= SMALL_BLOCK
         if cyclic_kernel == "numba" or (cyclic_kernel == "auto" and small):
-            _run_cyclic_numba(problem, X, y, Wstar, W, starts, train_at, M, Q, e_train)
-            return
+            done = _run_cyclic_numba(problem, X, y, Wstar, W, starts, train_at, M, Q, e_train)
+            return done, done == T or bool(np.all(np.isfinite(y)))
 
     for t in range(T):
         M[t], Q[t] = _overlaps(W, Wstar, d)
         if not (np.all(np.isfinite(M[t])) and np.all(np.isfinite(Q[t]))):
-            raise _Diverged(t)
+            return t, bool(np.all(np.isfinite(y)))
         if isinstance(schedule, Cyclic):
             b = t % schedule.n_blocks
             lo, hi = starts[b], starts[b + 1]
@@ -358,10 +238,12 @@ def _run(problem: Problem, X: np.ndarray, run_ss, threads: int, train_at: np.nda
             X_batch = X
         if t < T - 1:
             W = _gd_update(W, F, X_batch, eta, lam, sqrt_d)
+    return T, True
 
 
-def _run_cyclic_numba(problem, X, y, Wstar, W, starts, train_at, M, Q, e_train) -> None:
-    """Cyclic schedule with small blocks: numba loop between the steps that record e_train."""
+def _run_cyclic_numba(problem, X, y, Wstar, W, starts, train_at, M, Q, e_train) -> int:
+    """Cyclic schedule with small blocks: numba loop between the steps that record e_train.
+    Returns the number of steps with finite overlaps (T unless they stopped being)."""
     n, d = X.shape
     T = problem.T
     sig, dsig, _ = problem.activation.cfuncs()
@@ -374,10 +256,11 @@ def _run_cyclic_numba(problem, X, y, Wstar, W, starts, train_at, M, Q, e_train) 
         if train_at[t0]:
             _, resid = batch_F(_project(X, W, math.sqrt(d)), y, problem.a, sig, dsig, ones)
             e_train[t0] = 0.5 * np.mean(resid**2)
-        stop = _cyclic_small_block_steps(X, y, Z, Wstar, W, problem.a, sig, dsig, problem.eta,
-                                         problem.lam, starts, t0, t1, M, Q)
+        stop = small_block_steps((X, y, Z, Wstar), W, problem.a, sig, dsig,
+                                 (problem.eta, problem.lam), starts, (t0, t1), (M, Q))
         if stop < t1:
-            raise _Diverged(stop)
+            return stop
+    return T
 
 
 def _train_times(problem: Problem, train_loss: str) -> np.ndarray:
@@ -432,6 +315,25 @@ def _assemble(problem, M_runs, Q_runs, e_train_runs, provenance, *,
         diagnostics=diagnostics)
 
 
+def _raise_divergence(problem: Problem, stop: Divergence, labels_finite: bool, where: str,
+                      runs: tuple, provenance: dict) -> None:
+    """Raise for a run that diverged at ``stop.step``: the target's fault if its labels were
+    not finite, else a DivergenceError naming eta with the runs (M, Q, e_train) so far up to
+    the step before as the partial trajectory."""
+    if not labels_finite:
+        raise ValueError(
+            f"target {problem.target.name!r} returned non-finite values (NaN or inf) on the "
+            f"training data ({where}): the simulation cannot proceed from them (not a step-size "
+            "problem); the target function must return finite values"
+        )
+    partial, t = None, stop.step
+    if t >= 1:
+        with np.errstate(all="ignore"):  # the last finite values can be huge
+            partial = _assemble(problem.replace(T=t), *(arr[:, :t] for arr in runs), provenance,
+                                partial=True)
+    raise stop.error(problem, f"finite-d GD ({where})", partial=partial)
+
+
 # ------------------------------------------------------------------------------ public
 def simulate_finite_d(problem: Problem, d: int, seeds: int = 8, seed: int = 0, *,
                       progress: bool | None = None, dtype: str = "float64",
@@ -451,7 +353,8 @@ def simulate_finite_d(problem: Problem, d: int, seeds: int = 8, seed: int = 0, *
     seed : int
         Master seed >= 0; run i uses ``SeedSequence(seed).spawn(seeds)[i]``.
     progress : bool or None
-        tqdm bar over runs; None: only when stderr is a terminal.
+        None: a bar over runs on a terminal, a plain line every few seconds otherwise; True:
+        always a bar; False: silent (also no compilation notice).
     dtype : {"float64", "float32"}
         Storage and BLAS precision of the data (float64 default). float32 halves the memory of
         the (n, d) data matrix; labels, F, W and the overlaps stay float64.
@@ -476,12 +379,21 @@ def simulate_finite_d(problem: Problem, d: int, seeds: int = 8, seed: int = 0, *
     Raises
     ------
     DivergenceError
-        If M_t or Q_t is not finite; ``partial`` holds the runs so far up to step - 1.
+        If M_t or Q_t is not finite or grows without bound (``e_train`` or a diagonal entry of
+        Q beyond 10^6 times its scale at t = 0, see :mod:`solvers.divergence`); ``partial``
+        holds the runs so far up to step - 1 and the message names eta.
+    ValueError
+        If the target returned non-finite labels.
+
+    Examples
+    --------
+    >>> import dmft
+    >>> prob = dmft.Problem(target="he3", P=1, activation="relu", alpha=2.0, eta=0.2, T=3)
+    >>> sims = simulate_finite_d(prob, d=200, seeds=2, seed=0, progress=False)
+    >>> sims.M.shape, sims.diagnostics["M_runs"].shape
+    ((3, 1, 1), (2, 3, 1, 1))
     """
     d, n, seeds, seed, dt = _validate(problem, d, seeds, seed, dtype, train_loss, cyclic_kernel)
-    from tqdm.auto import tqdm
-
-    show = sys.stderr.isatty() if progress is None else bool(progress)
     T, P, K = problem.T, problem.P, problem.K
     train_at = _train_times(problem, train_loss)
     threads = max(1, numba.get_num_threads())
@@ -498,26 +410,17 @@ def simulate_finite_d(problem: Problem, d: int, seeds: int = 8, seed: int = 0, *
         )
 
     run_seeds = np.random.SeedSequence(seed).spawn(seeds)
-    bar = tqdm(range(seeds), desc=f"simulate d={d}", disable=not show, unit="seed")
-    for i in bar:
-        try:
+    with compile_notice("the finite-d simulator", _COMPILE_SECONDS, enabled=progress), \
+            Progress(seeds, f"simulate d={d}", "run", enabled=progress) as bar:
+        for i in range(seeds):
             with np.errstate(over="ignore", invalid="ignore"):
-                _run(problem, X, run_seeds[i], threads, train_at, cyclic_kernel,
-                     M_runs[i], Q_runs[i], e_train_runs[i])
-        except _Diverged as div:
-            bar.close()
-            partial = None
-            if div.step >= 1:
-                with np.errstate(all="ignore"):  # the last finite values can be huge
-                        partial = _assemble(
-                        problem.replace(T=div.step), M_runs[:i + 1, :div.step],
-                        Q_runs[:i + 1, :div.step], e_train_runs[:i + 1, :div.step],
-                        provenance(i + 1), partial=True,
-                    )
-            raise DivergenceError(
-                f"finite-d GD diverged: M_t or Q_t not finite at step {div.step} of run {i} "
-                f"(d={d}, eta={problem.eta}); reduce eta",
-                div.step, partial,
-            ) from None
+                done, labels_finite = _run(problem, X, run_seeds[i], threads, train_at,
+                                           cyclic_kernel, M_runs[i], Q_runs[i], e_train_runs[i])
+            stop = diverged(e_train_runs[i:i + 1, :done], Q_runs[i:i + 1, :done], done < T)
+            if stop is not None:
+                runs = (M_runs[:i + 1], Q_runs[:i + 1], e_train_runs[:i + 1])
+                _raise_divergence(problem, stop, labels_finite, f"d={d}, run {i}", runs,
+                                  provenance(i + 1))
+            bar.update()
     del X
     return _assemble(problem, M_runs, Q_runs, e_train_runs, provenance(seeds))

@@ -80,7 +80,8 @@ def _first_hermite_tanh_he1_he3() -> np.ndarray:
 
 
 def test_one_step_mean_overlap_matches_closed_form():
-    """E[M_1] = eta alpha (a * E[sigma'(u)]) E[g* z]^T, exact at any d when M0 = 0 (SPEC 7).
+    """E[M_1] = eta alpha (a * E[sigma'(u)]) E[g* z]^T, exact at any d when M0 = 0
+    (docs/theory/learnability.md).
 
     At finite d the student fields u are exactly independent of z (W0 rows orthogonal to W*),
     so the closed form holds in expectation for every d with alpha d integer. ReLU: E[sigma'] = 1/2.
@@ -88,7 +89,7 @@ def test_one_step_mean_overlap_matches_closed_form():
     prob = dmft.Problem(target="tanh-he1-he3", P=2, activation="relu", alpha=3.0, eta=0.2, T=2)
     c = _first_hermite_tanh_he1_he3()
     expected = prob.eta * prob.alpha * np.outer(prob.a * 0.5, c)
-    # the paper's number (SPEC 7) for the quadrature above
+    # the paper's number (docs/theory/learnability.md) for the quadrature above
     assert np.linalg.norm(expected, axis=1) == pytest.approx([0.0988, 0.0988], abs=1e-4)
     traj = dmft.simulate(prob, d=1000, seeds=16, seed=3)
     z = _z(traj.M[1] - expected, traj.M_se[1])
@@ -242,15 +243,22 @@ def test_float32_data_close_to_float64():
 @pytest.mark.parametrize(
     "kwargs, exc",
     [
-        (dict(d=0), ValueError), (dict(d=2), ValueError), (dict(d=50.0), TypeError),
-        (dict(d=True), TypeError), (dict(d=50, seeds=0), ValueError),
-        (dict(d=50, seeds=2.0), TypeError), (dict(d=50, seed=-1), ValueError),
+        (dict(d=0), ValueError), (dict(d=2), ValueError), (dict(d=50.5), ValueError),
+        (dict(d="50"), TypeError), (dict(d=True), TypeError), (dict(d=50, seeds=0), ValueError),
+        (dict(d=50, seeds=2.5), ValueError), (dict(d=50, seed=-1), ValueError),
         (dict(d=50, dtype="int8"), ValueError), (dict(d=50, train_loss="sometimes"), ValueError),
     ],
 )
 def test_invalid_arguments_rejected(kwargs, exc):
     with pytest.raises(exc):
         dmft.simulate(_small_problem(), **kwargs)
+
+
+def test_integral_floats_accepted_for_counts():
+    ints = dmft.simulate(_small_problem(), d=50, seeds=2, seed=1, progress=False)
+    floats = dmft.simulate(_small_problem(), d=50.0, seeds=2.0, seed=1.0, progress=False)
+    np.testing.assert_array_equal(floats.M, ints.M)
+    assert floats.provenance["d"] == 50 and isinstance(floats.provenance["d"], int)
 
 
 def test_invalid_alpha_d_combinations_rejected():
@@ -261,14 +269,39 @@ def test_invalid_alpha_d_combinations_rejected():
 
 
 def test_divergence_raises_with_partial_trajectory():
-    # linear model at eta = 2: |1 - eta lambda_max| ~ 14, overflow after ~130 steps
+    # linear model at eta = 2: |1 - eta lambda_max| ~ 14, so the training loss passes 10^6 times
+    # its initial value within a few steps (and would overflow after ~130)
     prob = dmft.Problem(target="linear", P=1, activation="linear", alpha=3.0, eta=2.0, T=400)
     with pytest.raises(dmft.DivergenceError) as info:
         dmft.simulate(prob, d=20, seeds=2, seed=0)
     err = info.value
-    assert 50 < err.step < 400
+    assert 0 < err.step < 20
     assert err.partial is not None and err.partial.T == err.step
     assert np.all(np.isfinite(err.partial.M))
+    assert "eta=2" in str(err) and "reduce eta" in str(err).lower()
+
+
+def test_runaway_growth_at_a_large_step_is_a_divergence_naming_eta():
+    # eta = 50 on the paper's problem: finite numbers for a while, but Q grows ~600x per step
+    prob = dmft.Problem(target="tanh-he1-he3", P=2, activation="relu", alpha=3.0, eta=50.0, T=7)
+    with pytest.raises(dmft.DivergenceError, match="eta=50") as info:
+        dmft.simulate(prob, d=200, seeds=2, seed=0, progress=False)
+    assert 0 < info.value.step < 7
+    assert np.all(info.value.partial.Q < 1e12)
+
+
+def _nan_target(z):
+    y = np.tanh(z[0])
+    y[::7] = np.nan
+    return y
+
+
+def test_non_finite_labels_are_the_targets_fault_not_etas():
+    target = dmft.Target(_nan_target, K=1, name="holey")
+    with pytest.raises(ValueError, match="holey") as info:  # at construction or when simulated
+        prob = dmft.Problem(target=target, P=1, activation="relu", alpha=2.0, eta=0.1, T=3)
+        dmft.simulate(prob, d=50, seeds=1, seed=0, progress=False)
+    assert "eta=" not in str(info.value) and "reduce eta" not in str(info.value).lower()
 
 
 # ------------------------------------------------------------------------------ d = 5000 data

@@ -3,7 +3,7 @@ exponents, M_1, verdicts.
 
 References are independent of the code under test: Gaussian moments and Hermite algebra in
 closed form, scipy's adaptive 1-D quadrature, brute force over orderings, and a Monte Carlo
-of the first GD step that calls the shared loss kernel (solvers._loss).
+of the first GD step that calls the shared loss kernel (solvers.numerics.committee).
 """
 
 from __future__ import annotations
@@ -290,7 +290,7 @@ def test_step1_overlap_paper_value():
 def test_step1_overlap_matches_monte_carlo_of_the_gd_step(target, act):
     """M_1 = -eta alpha E[F(h0, y) z^T], h0 ~ N(0, Q0), z ~ N(0, I): Monte Carlo with the shared
     loss kernel, asymmetric second layer and a non-identity Q0; |diff| < 4 SE (P K entries)."""
-    from solvers._loss import batch_F
+    from solvers.numerics.committee import batch_F
 
     P, alpha, eta = 3, 2.5, 0.3
     a = np.array([0.8, -0.3, 0.5])

@@ -16,7 +16,7 @@ import pytest
 
 import dmft
 from dmft.stats import agree, dof_from_provenance
-from solvers.multipass import cavity_covariance, solve_multipass
+from solvers.multipass import cavity_covariance, release_buffers, solve_multipass
 
 
 def _dof(traj: dmft.Trajectory) -> float:
@@ -230,6 +230,73 @@ def test_divergence_raises_with_partial_trajectory():
     assert 0 < err.step < 30
     assert err.partial is not None and err.partial.T == err.step
     assert np.all(np.isfinite(err.partial.M))
+    assert "eta=3" in str(err)
+
+
+def test_runaway_growth_at_a_large_step_names_eta_and_the_largest_stable_one():
+    # eta = 50 on the paper's problem used to run to e_gen = 1e21 at T = 7 without a word
+    prob = dmft.Problem(target="tanh-he1-he3", P=2, activation="relu", alpha=3.0, eta=50.0, T=7)
+    with pytest.raises(dmft.DivergenceError) as info:
+        solve_multipass(prob, samples=2**15, seed=0, progress=False)
+    err = info.value
+    assert 0 < err.step < 7 and err.partial.T == err.step
+    assert np.all(err.partial.Q < 1e12)
+    message = str(err)
+    assert "eta=50" in message and "largest stable eta" in message
+    # the estimate from Lambda(0) and the Marchenko-Pastur edge, here ~0.9
+    from solvers.divergence import stable_eta
+
+    estimate = stable_eta(err.partial.Lam[None, 0], prob.alpha, prob.lam)
+    assert 0.5 < estimate < 1.5 and f"{estimate:.3g}" in message
+
+
+def test_largest_stable_eta_is_exact_for_the_linear_model():
+    # linear student and target: GD diverges iff eta (1 + sqrt(alpha))^2 > 2 (Lambda = alpha)
+    from solvers.divergence import stable_eta
+
+    edge = 2 / (1 + np.sqrt(3.0)) ** 2
+    assert stable_eta(np.full((4, 1, 1), 3.0), alpha=3.0, lam=0.0) == pytest.approx(edge)
+    base = dict(target="linear", P=1, activation="linear", alpha=3.0, T=60)
+    stable = solve_multipass(dmft.Problem(eta=0.9 * edge, **base), samples=2**15, seed=0)
+    assert np.all(np.isfinite(stable.Q))
+    with pytest.raises(dmft.DivergenceError, match="below it|Reduce eta below"):
+        solve_multipass(dmft.Problem(eta=1.2 * edge, **base), samples=2**15, seed=0)
+
+
+def _nan_target(z):
+    y = np.tanh(z[0])
+    y[::7] = np.nan
+    return y
+
+
+def test_non_finite_labels_are_not_blamed_on_eta():
+    target = dmft.Target(_nan_target, K=1, name="holey")
+    with pytest.raises((ValueError, dmft.DivergenceError), match="holey") as info:
+        prob = dmft.Problem(target=target, P=1, activation="relu", alpha=2.0, eta=0.1, T=3)
+        solve_multipass(prob, samples=2**14, seed=0, progress=False)
+    assert "eta=" not in str(info.value) and "reduce eta" not in str(info.value).lower()
+
+
+def test_degenerate_cavity_covariance_takes_the_pseudo_inverse_and_resumes():
+    # Qperp0 = Q0 - M0 M0^T of rank 1 < P: cw is singular from t = 0, every step is finished
+    # by the pseudo-inverse (outside the stored-steps kernel) and the kernel resumes after it
+    M0 = np.array([[0.3], [-0.2]])
+    v = np.array([[1.0], [0.5]])
+    prob = dmft.Problem(target="he3", P=2, activation="tanh", alpha=2.0, eta=0.3, T=5, M0=M0,
+                        Q0=M0 @ M0.T + v @ v.T)
+    kw = dict(samples=16 * 2048, seed=5, progress=False)
+    stored = solve_multipass(prob, storage="stored", **kw)
+    replay = solve_multipass(prob, storage="replay", chunk_size=4096, **kw)
+    for name in ("M", "Q", "Lam", "R", "C"):
+        np.testing.assert_array_equal(getattr(stored, name), getattr(replay, name))
+    assert np.all(np.isfinite(stored.diagnostics["cond_Cw"]))
+    # Stein misses R(t, 0) on Qperp0's null space only, where r(0) = 0: M and Q unaffected
+    path = solve_multipass(prob, estimator="pathwise", **kw)
+    for name in ("M", "Q"):  # t >= 1 (t = 0 is exact in both)
+        a, b = getattr(stored, name)[1:], getattr(path, name)[1:]
+        ok = agree(a, getattr(stored, name + "_se")[1:], _dof(stored), b,
+                   getattr(path, name + "_se")[1:], _dof(path), n_tests=a.size)
+        assert ok.all(), name
 
 
 @pytest.mark.parametrize(
@@ -352,11 +419,14 @@ def _exact_first_step_Q(prob):
 
 
 def _fresh_stein(A, Cw):
-    from solvers._update import stein_gamma
+    """Gamma = A Cw^{-1} and the conditioning indicator as the solver computes them: by a
+    Cholesky factor grown from scratch, or by the pseudo-inverse when a pivot is dropped."""
+    from solvers.numerics.linalg import stein_by_pseudo_inverse, stein_solve
 
     n = Cw.shape[0]
     info = np.array([0.0, 1.0])
-    return stein_gamma(A, Cw, np.zeros((n, n)), 0, info, 1e-12)
+    gamma, cond, solved = stein_solve(A, Cw, np.zeros((n, n)), 0, info, 1e-12)
+    return (gamma, cond) if solved else stein_by_pseudo_inverse(A, Cw, 1e-12)
 
 
 def test_overflowed_cavity_covariance_is_reported_as_non_finite():
@@ -371,7 +441,7 @@ def test_overflowed_cavity_covariance_is_reported_as_non_finite():
 
 
 def test_stein_solve_grown_by_rows_equals_a_direct_solve_and_pseudo_inverse_when_singular():
-    from solvers._update import stein_gamma
+    from solvers.numerics.linalg import stein_solve
 
     rng = np.random.default_rng(3)
     X = rng.standard_normal((6, 40))
@@ -379,7 +449,8 @@ def test_stein_solve_grown_by_rows_equals_a_direct_solve_and_pseudo_inverse_when
     A = rng.standard_normal((2, 6))
     lw, info = np.zeros((6, 6)), np.array([0.0, 1.0])
     for n in (2, 4, 6):  # the factor grows by a block row per call, as in the solver
-        gamma, cond = stein_gamma(A[:, :n], Cw[:n, :n], lw[:n, :n], n - 2, info, 1e-12)
+        gamma, cond, solved = stein_solve(A[:, :n], Cw[:n, :n], lw[:n, :n], n - 2, info, 1e-12)
+        assert solved
         np.testing.assert_allclose(gamma, np.linalg.solve(Cw[:n, :n], A[:, :n].T).T,
                                    rtol=1e-10)
     assert 1 <= cond < np.inf
@@ -397,25 +468,24 @@ def test_stein_solve_grown_by_rows_equals_a_direct_solve_and_pseudo_inverse_when
 def test_buffers_kept_between_solves_are_never_read_before_written(estimator, storage):
     # the per-sample buffers a solve keeps for the next one hold old values: poison them and
     # check that the next solve does not see them
-    from solvers import multipass
+    from solvers.multipass import buffers
 
     prob = dmft.Problem(target="he3", P=2, activation="tanh", alpha=2.0, eta=0.4, T=4,
                         schedule="bernoulli(0.7)")
     kw = dict(samples=16 * 1500, seed=8, estimator=estimator, storage=storage,
               chunk_size=1024, progress=False)
-    multipass.release_buffers()
+    release_buffers()
     fresh = solve_multipass(prob, **kw)
-    assert multipass._kept.chunks, "small runs keep their buffers"
-    for chunk in multipass._kept.chunks.values():
-        arrays = [arr for arr in vars(chunk).values() if isinstance(arr, np.ndarray)]
-        assert len(arrays) >= 8
-        for arr in arrays:  # including the rows' padding
+    assert buffers._kept.chunks, "small runs keep their buffers"
+    for chunk in buffers._kept.chunks.values():
+        assert len(chunk) >= 8
+        for arr in chunk:  # including the rows' padding
             arr.fill(np.nan if arr.dtype.kind == "f" else 255)
     again = solve_multipass(prob, **kw)
     for name in ("M", "Q", "C", "R", "Lam", "e_train", "e_gen", "M_se", "R_se"):
         np.testing.assert_array_equal(getattr(again, name), getattr(fresh, name), err_msg=name)
-    multipass.release_buffers()
-    assert multipass._kept.chunks == {}
+    release_buffers()
+    assert buffers._kept.chunks == {}
 
 
 def _tanh_he1_he3_numpy(z):
@@ -424,8 +494,8 @@ def _tanh_he1_he3_numpy(z):
 
 @pytest.mark.parametrize("noise, schedule", [(0.0, "full"), (0.3, "cyclic(3)")])
 def test_labels_computed_in_the_kernel_match_a_user_target(noise, schedule):
-    # registry targets are evaluated inside the draw kernel (solvers._targets), user targets
-    # by calling them from Python: the same formula both ways gives the same run, up to the
+    # registry targets are evaluated inside the draw kernel (solvers.numerics.teachers), user
+    # targets by calling them from Python: the same formula both ways gives the same run, up to the
     # labels' rounding (<= 2 ulp)
     kw = dict(P=2, activation="relu", alpha=3.0, eta=0.3, T=5, noise=noise, schedule=schedule)
     registry = dmft.Problem(target="tanh-he1-he3", **kw)
@@ -476,21 +546,21 @@ def test_e_gen_and_its_error_bar_match_the_accurate_rule_replica_by_replica(
     # curvature over the replicas' deviations (measured 0.2% of the SE for relu, 2.9% for tanh
     # at 4096 samples per replica; the SE's own sampling error is ~18% with 16 replicas)
     from dmft.gaussian import gen_error
-    from solvers import multipass
+    from solvers.multipass import driver
 
     prob = dmft.Problem(**setting)
     captured = {}
-    real = multipass._gen_error_mean_se
+    real = driver.gen_error_mean_se
 
     def spy(problem, M, Q):
         captured["M"], captured["Q"] = M.copy(), Q.copy()
         return real(problem, M, Q)
 
-    multipass._gen_error_mean_se = spy
+    driver.gen_error_mean_se = spy
     try:
         traj = solve_multipass(prob, samples=16 * 4096, seed=11)
     finally:
-        multipass._gen_error_mean_se = real
+        driver.gen_error_mean_se = real
     M, Q = captured["M"], captured["Q"]
     B, T = M.shape[:2]
     # t = 0 is deterministic (M0, Q0): every error bar is rounding there

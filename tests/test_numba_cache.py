@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dmft._numba_cache import drop_stale_caches
+from solvers.numerics._cache import drop_stale_caches
 
 
 def _tree(root: Path) -> list[Path]:
@@ -38,3 +38,18 @@ def test_caches_survive_unchanged_sources_and_go_when_any_source_changes(tmp_pat
     (tmp_path / "dmft" / "a.py").write_text("x = 3\n")
     drop_stale_caches(tmp_path)
     assert other.exists()  # only numba's files are touched
+
+
+def test_sub_packages_are_hashed_and_their_caches_dropped(tmp_path):
+    caches = _tree(tmp_path)
+    sub = tmp_path / "solvers" / "numerics"
+    (sub / "__pycache__").mkdir(parents=True)
+    (sub / "kernel.py").write_text("x = 1\n")
+    caches.append(sub / "__pycache__" / "kernel.f-1.py311.nbi")
+    drop_stale_caches(tmp_path)
+    _touch(caches)
+    drop_stale_caches(tmp_path)
+    assert all(p.exists() for p in caches)
+    (sub / "kernel.py").write_text("x = 2\n")  # a kernel module in a sub-package edited
+    drop_stale_caches(tmp_path)
+    assert not any(p.exists() for p in caches)

@@ -166,7 +166,7 @@ def test_joint_rule_loss_equals_gen_error():
 
 def test_expectations_vs_monte_carlo():
     """One step's expectations vs a plain Monte Carlo that uses batch_F directly."""
-    from solvers._loss import batch_F
+    from solvers.numerics.committee import batch_F
 
     prob = dmft.Problem()
     M = np.array([[0.28, -0.24], [-0.28, 0.24]])

@@ -8,10 +8,20 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from solvers import _random as R
-from solvers._random import fill_block_normals, fill_normals, next_normal, next_uniform, stream
+from solvers.numerics import streams as R
+from solvers.numerics.streams import fill_block_normals, next_normal, next_uniform, stream
 
 N_STREAMS, PER_STREAM = 2000, 1000  # 2e6 normals: 2000 blocks, as the kernels draw them
+
+
+@numba.njit
+def fill_normals(key, a, n_streams, per_stream, out):
+    """out[k * per_stream + i] = normal i of stream (key, a, k, 0), k < n_streams, each a block
+    row of :func:`fill_block_normals` (as the kernels draw them)."""
+    rows = out.reshape(n_streams, per_stream)
+    bad = np.empty(8 * ((per_stream + 7) // 8), dtype=np.uint8)
+    for k in range(n_streams):
+        fill_block_normals(stream(key, a, k, 0), rows[k:k + 1], 0, per_stream, bad)
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
-"""The vectorisable tanh of solvers._vmath against 80-bit tanhl, and its special values."""
+"""The vectorisable tanh of solvers.numerics.vmath against 80-bit tanhl, and its special values."""
 
 import numba
 import numpy as np
 import pytest
 
-from solvers._vmath import tanh as vtanh
+from solvers.numerics.vmath import tanh as vtanh
 
 pytestmark = pytest.mark.skipif(np.finfo(np.longdouble).nmant < 60,
                                 reason="needs an extended-precision long double reference")

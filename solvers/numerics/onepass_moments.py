@@ -2,8 +2,8 @@
 
 Each kernel sums over a range [start, stop) of outer nodes so that ``solvers.numerics.blocks``
 can run fixed blocks on threads (they release the GIL). F is the committee gradient of
-``solvers._loss.committee_F``; label noise y + sqrt(noise) xi_n is integrated by the exact
-2-point rule xi_n = +-1 (F is linear in y). Used by ``solvers.onepass``; the mathematics is in
+``solvers.numerics.committee.committee_F``; label noise y + sqrt(noise) xi_n is integrated by the
+exact 2-point rule xi_n = +-1 (F is linear in y). Used by ``solvers.onepass``; the mathematics is in
 docs/theory/one-pass.md, the quadrature in docs/quadrature.md.
 """
 
@@ -12,8 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from solvers._loss import committee_F
-
+from .committee import committee_F
 from .quadrature_inner import inner_nodes, inner_workspace
 
 __all__ = ["structured_moments", "explicit_moments"]

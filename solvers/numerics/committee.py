@@ -3,12 +3,11 @@
 L(u, y) = (y - a.sigma(u))^2 / 2,  F = dL/du = -(y - f) a * sigma'(u),
 J = d^2L/du^2 = (a * sigma'(u)) (a * sigma'(u))^T - diag((y - f) a * sigma''(u)).
 
-Every solver (DMFT kernels, the finite-d simulator, the one-pass theory) calls these
-numba functions; activations come in as ``cfunc`` objects (``Activation.cfuncs()``) so one
-cached compilation serves all of them. ``sig``/``dsig``/``d2sig`` may also be the inlinable
-``REGISTRY_JIT`` versions of the registry activations (compiled from the very same definitions
-in ``dmft.activations``): hot loops dispatch on the activation code once per block and call
-them without a function-pointer call per sample (measured 40x faster for ReLU).
+Every solver (DMFT kernels, the finite-d simulator, the one-pass theory) calls these numba
+functions. ``sig``/``dsig``/``d2sig`` are either ``cfunc`` objects (``Activation.cfuncs()``: one
+compiled kernel serves every activation) or the inlinable numba functions of a registry entry
+(:func:`.table.activation_function`), which the multi-pass kernels use so that their
+per-sample loops make no function-pointer call (measured 40x faster for ReLU).
 """
 
 from __future__ import annotations
@@ -16,29 +15,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from dmft.activations import ACTIVATIONS
-
-__all__ = [
-    "committee_output", "committee_F", "committee_J", "block_F", "batch_F", "batch_loss",
-    "REGISTRY_JIT",
-]
-
-
-
-def _jit_registry():
-    by_code = sorted(ACTIVATIONS.values(), key=lambda act: act.code)
-    assert [act.code for act in by_code] == list(range(6)), "registry codes must be 0..5"
-    return [tuple(numba.njit(inline="always")(f) for f in (act.sigma, act.dsigma, act.d2sigma))
-            for act in by_code]
-
-
-# REGISTRY_JIT[code] = (sigma, sigma', sigma'') as inlinable numba functions; hot kernels pass
-# these (instead of the cfuncs) to their per-block loops for registry activations
-REGISTRY_JIT = tuple(_jit_registry())
-# the same as module attributes: numba caches a kernel that reaches them as ``_loss._r0`` but
-# not as a bare global of its own module ("dynamic globals")
-(_r0, _r1, _r2), (_t0, _t1, _t2), (_e0, _e1, _e2), (_l0, _l1, _l2), (_s0, _s1, _s2), \
-    (_q0, _q1, _q2) = REGISTRY_JIT
+__all__ = ["committee_output", "committee_F", "committee_J", "block_F", "batch_F"]
 
 
 @numba.njit(cache=True, inline="always")
@@ -113,14 +90,3 @@ def batch_F(U, y, a, sig, dsig, weight):
         for j in range(P):
             F[mu, j] *= weight[mu]
     return F, resid
-
-
-@numba.njit(cache=True, parallel=True)
-def batch_loss(U, y, a, sig):
-    """Per-sample loss (y - a.sigma(u))^2 / 2 for U (n, P), y (n,)."""
-    n = U.shape[0]
-    out = np.empty(n)
-    for mu in numba.prange(n):
-        r = y[mu] - committee_output(U[mu], a, sig)
-        out[mu] = 0.5 * r * r
-    return out

@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 __all__ = ["COUNTER_ROW", "stream", "next_u64", "next_uniform", "counter_uniform", "next_normal",
-           "fill_block_normals", "fill_normals"]
+           "fill_block_normals"]
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -270,13 +270,3 @@ def _finish_candidate(base, row0, j, i):
     else:
         x, state = next_normal(state)
     return x
-
-
-@numba.njit(cache=True, parallel=True)
-def fill_normals(key, a, n_streams, per_stream, out):
-    """out[k * per_stream + i] = normal i of stream (key, a, k, 0), k < n_streams, in parallel,
-    by :func:`fill_block_normals` (one row per stream). For tests and bulk draws."""
-    rows = out.reshape(n_streams, per_stream)
-    for k in numba.prange(n_streams):
-        bad = np.empty(8 * ((per_stream + 7) // 8), dtype=np.uint8)
-        fill_block_normals(stream(key, a, k, 0), rows[k:k + 1], 0, per_stream, bad)

@@ -1,0 +1,158 @@
+"""Progress of long computations on stderr: a tqdm bar on a terminal, plain lines otherwise.
+
+Every solver takes ``progress``: None (default) shows a bar when stderr is a terminal and
+otherwise a plain line every few seconds (so that logs of batch jobs show the computation is
+alive, and fast calls print nothing); True always shows a bar; False is silent.
+:func:`compile_notice` prints one line when numba starts compiling the package's kernels
+(once per installation and numba version: they are cached on disk afterwards).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+
+__all__ = ["Progress", "compile_notice"]
+
+_INTERVAL = 5.0  # seconds between plain lines
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
+
+
+class Progress:
+    """Progress over ``total`` units of work.
+
+    Parameters
+    ----------
+    total : int
+        Units of work (e.g. replica steps); the estimated time left assumes equal units.
+    desc : str
+        What is being computed, at the start of every line.
+    unit : str
+        Name of a unit.
+    enabled : bool or None
+        None: a bar on a terminal, a plain line every ``interval`` seconds otherwise (the first
+        one after ``interval`` seconds); True: always a bar; False: nothing.
+    interval : float
+        Seconds between plain lines.
+    stream : file, optional
+        Where to write (default ``sys.stderr``).
+
+    Examples
+    --------
+    >>> with Progress(3, "demo", enabled=False) as bar:
+    ...     for _ in range(3):
+    ...         bar.update()
+    >>> bar.done
+    3
+    """
+
+    def __init__(self, total: int, desc: str, unit: str = "step", enabled: bool | None = None,
+                 interval: float = _INTERVAL, stream=None):
+        self.total, self.desc, self.unit = int(total), desc, unit
+        self.done = 0
+        self._stream = sys.stderr if stream is None else stream
+        self._interval = interval
+        self._start = self._last = time.perf_counter()
+        self._printed = False
+        self._bar = None
+        isatty = getattr(self._stream, "isatty", lambda: False)()
+        self._plain = enabled is None and not isatty
+        if enabled or (enabled is None and isatty):
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=self.total, desc=desc, unit=unit, file=self._stream)
+
+    def update(self, n: int = 1) -> None:
+        """Record n more units of work done."""
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(n)
+        elif self._plain:
+            now = time.perf_counter()
+            if now - self._last >= self._interval:
+                self._last = now
+                self._line(now)
+
+    def _line(self, now: float, final: bool = False) -> None:
+        elapsed = now - self._start
+        text = f"{self.desc}: {self.done}/{self.total} {self.unit}s"
+        if final:
+            text += f", done in {_duration(elapsed)}"
+        else:
+            if self.total:
+                text += f" ({100 * self.done / self.total:.0f}%)"
+            text += f", {_duration(elapsed)} elapsed"
+            if 0 < self.done < self.total:
+                text += f", about {_duration(elapsed * (self.total / self.done - 1))} left"
+        print(text, file=self._stream, flush=True)
+        self._printed = True
+
+    def close(self) -> None:
+        """Close the bar; after plain progress lines, print a last one with the total time."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        elif self._printed:
+            self._line(time.perf_counter(), final=True)
+            self._printed = False
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+_PACKAGES = ("solvers.", "dmft.")
+
+
+@contextlib.contextmanager
+def compile_notice(what: str, seconds: float, enabled: bool | None = True, stream=None):
+    """Print one line on stderr when numba starts compiling kernels of this package inside the
+    ``with`` block (a first run, before numba's disk cache holds them), whether or not stderr
+    is a terminal; ``enabled=False`` is silent.
+
+    Parameters
+    ----------
+    what : str
+        What the kernels compute, e.g. "the multi-pass DMFT".
+    seconds : float
+        The compilation's typical duration on two cores, quoted in the line.
+
+    Examples
+    --------
+    >>> with compile_notice("a demo", seconds=1.0):
+    ...     pass  # nothing compiled: nothing printed
+    """
+    if enabled is False:
+        yield
+        return
+    from numba.core import event
+
+    out = sys.stderr if stream is None else stream
+    state = {"said": False}
+
+    class _Listener(event.Listener):
+        def on_start(self, ev):
+            if state["said"]:
+                return
+            module = getattr(ev.data["dispatcher"].py_func, "__module__", "") or ""
+            if module.startswith(_PACKAGES):
+                state["said"] = True
+                print(f"dmft: compiling numba kernels for {what} (first run only, "
+                      f"~{_duration(seconds)})", file=out, flush=True)
+
+        def on_end(self, ev):
+            pass
+
+    with event.install_listener("numba:compile", _Listener()):
+        yield

@@ -1,0 +1,87 @@
+"""The multi-pass DMFT's entry kernels, compiled per (activation code, estimator).
+
+:func:`multipass_kernels` returns, for one activation code (``table.USER`` for a user
+activation, whose cfuncs the kernels then receive) and one estimator, the kernels the driver
+calls; each holds only that activation (inlined) and that estimator's code:
+
+- ``stored_steps(steps, par, blocks, smp, sums, rep, diag, sig, dsig, d2sig)``: steps
+  ``steps[0] <= t < steps[1]`` of one replica whose per-sample histories are stored (static
+  inputs already drawn): per step a parallel forward pass over the blocks, then the update
+  (``step.finish_step``). Returns (first step not completed, status): (steps[1], OK), or the
+  step where the update diverged or needs the pseudo-inverse (``finish_step_pseudo_inverse``
+  from Python, then resume at the next step).
+- ``replay_pass(t, par, blocks, smp, sums, rep, sig, dsig, d2sig)``: advance a chunk's blocks
+  from 0 to t, regenerating their noise, and add their sums of step t.
+- ``finish_step(t, par, sums, rep, diag)``: the update of step t (replay mode); status as above.
+
+Arguments are the named tuples of :mod:`.dmft_state`; sig, dsig, d2sig are None for registry
+activations (their functions are compiled in) and the activation's cfuncs for USER.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numba
+import numpy as np
+
+from .dmft_state import OK
+from .forward import advance_block, check_scratch, measure_step, zero_sums
+from .step import finish_step
+from .table import D2SIGMA, DSIGMA, SIGMA, activation_function
+
+__all__ = ["multipass_kernels"]
+
+_kernels: dict[tuple[int, bool], SimpleNamespace] = {}
+
+
+def multipass_kernels(act_code: int, pathwise: bool) -> SimpleNamespace:
+    """The entry kernels (module docstring) for activation ``act_code`` and the estimator
+    (pathwise or Stein), built once per process; numba caches their machine code on disk."""
+    key = (int(act_code), bool(pathwise))
+    if key not in _kernels:
+        _kernels[key] = _build(*key)
+    return _kernels[key]
+
+
+def _build(act_code: int, pathwise: bool) -> SimpleNamespace:
+    # closure constants: numba prunes the branches of other codes and of the other estimator
+    # before compiling, and keys each kernel's disk cache on their values
+    ACT, PATHWISE = act_code, pathwise
+
+    @numba.njit(cache=True, parallel=True)
+    def stored_steps(steps, par, blocks, smp, sums, rep, diag, sig, dsig, d2sig):
+        check_scratch(blocks, smp)
+        for t in range(steps[0], steps[1]):
+            zero_sums(sums)
+            for k in numba.prange(blocks.start.shape[0] - 1):
+                kk = np.int64(k)  # unsigned inside the parallel region: one type for callees
+                # registry functions resolved inside the parallel region: passed into it as
+                # values, they would keep numba from caching the kernel ("dynamic globals")
+                resid = advance_block(kk, (t, t), par, blocks, smp, rep,
+                                      activation_function(ACT, SIGMA, sig),
+                                      activation_function(ACT, DSIGMA, dsig),
+                                      activation_function(ACT, D2SIGMA, d2sig), PATHWISE)
+                measure_step(kk, t, blocks, resid, smp, sums, PATHWISE)
+            status = finish_step(t, par, sums, rep, diag, PATHWISE)
+            if status != OK:
+                return t, status
+        return steps[1], OK
+
+    @numba.njit(cache=True, parallel=True)
+    def replay_pass(t, par, blocks, smp, sums, rep, sig, dsig, d2sig):
+        check_scratch(blocks, smp)
+        for k in numba.prange(blocks.start.shape[0] - 1):
+            kk = np.int64(k)
+            resid = advance_block(kk, (0, t), par, blocks, smp, rep,
+                                  activation_function(ACT, SIGMA, sig),
+                                  activation_function(ACT, DSIGMA, dsig),
+                                  activation_function(ACT, D2SIGMA, d2sig), PATHWISE)
+            measure_step(kk, t, blocks, resid, smp, sums, PATHWISE)
+
+    @numba.njit(cache=True)
+    def finish(t, par, sums, rep, diag):
+        return finish_step(t, par, sums, rep, diag, PATHWISE)
+
+    return SimpleNamespace(stored_steps=stored_steps, replay_pass=replay_pass,
+                           finish_step=finish)

@@ -1,0 +1,267 @@
+"""The multi-pass DMFT's update after the forward pass of step t, in named steps.
+
+The forward pass of step t leaves per-block partial sums (``Sums``); :func:`finish_step` turns
+them into the replica's kernels at t and the coefficients of step t + 1, in this order:
+
+1. :func:`measured_kernels`: C(t, s), E[g(t) g(s)^T] (s <= t) and e_train(t);
+2. Lambda(t) and R(t, s < t): :func:`pathwise_lambda_R` (response propagation) or
+   :func:`stein_lambda_R` (Gaussian integration by parts over the cavity field);
+3. :func:`noise_factor_row`: block row t of the Cholesky factor of C (the noise path);
+4. :func:`next_overlaps`: M(t + 1);
+5. :func:`cavity_coefficients`: Wg(t + 1), Gf(t + 1, .) of the forward pass's linear identity
+   (``fields``);
+6. :func:`step_is_finite`.
+
+Shapes are those of :mod:`.dmft_state`; n = (t + 1) P throughout.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .dmft_state import DIVERGED, NEEDS_PSEUDO_INVERSE, OK
+from .linalg import (
+    all_finite,
+    cholesky_extend,
+    matmul,
+    matmul_nt,
+    stein_by_pseudo_inverse,
+    stein_solve,
+)
+
+__all__ = ["measured_kernels", "pathwise_lambda_R", "stein_moments", "stein_lambda_R",
+           "noise_factor_row", "next_overlaps", "cavity_coefficients", "step_is_finite",
+           "complete_step", "finish_step", "finish_step_pseudo_inverse"]
+
+
+@numba.njit(cache=True)
+def measured_kernels(t, par, sums, rep):
+    """C(t, s) = alpha E[F(t) F(s)^T] (and C(s, t)), E[g(t) g(s)^T] for s <= t, e_train(t).
+
+    Reads ``sums.C``, ``sums.gram`` (nb, T, P, P) and ``sums.loss`` (nb,); writes ``rep.C``,
+    ``rep.gram`` (T P, T P) and ``rep.e_train[t]``.
+    """
+    P = rep.M.shape[1]
+    nb = sums.C.shape[0]
+    inv_S = 1.0 / par.samples
+    for s in range(t + 1):
+        for j in range(P):
+            for q in range(P):
+                c = 0.0
+                g = 0.0
+                for k in range(nb):
+                    c += sums.C[k, s, j, q]
+                    g += sums.gram[k, s, j, q]
+                rep.C[t, s, j, q] = par.alpha * c * inv_S
+                rep.C[s, t, q, j] = rep.C[t, s, j, q]
+                rep.gram[t * P + j, s * P + q] = g * inv_S
+                rep.gram[s * P + q, t * P + j] = g * inv_S
+    loss = 0.0
+    for k in range(nb):
+        loss += sums.loss[k]
+    rep.e_train[t] = loss * inv_S
+
+
+@numba.njit(cache=True)
+def pathwise_lambda_R(t, par, sums, rep):
+    """Lambda(t) = lam I + alpha E[J(t)] and R(t, s) = alpha E[J(t) chi(t, s)] (s < t) from
+    ``sums.J`` (nb, P, P) and ``sums.R`` (nb, T, P, P)."""
+    P = rep.M.shape[1]
+    nb = sums.J.shape[0]
+    inv_S = 1.0 / par.samples
+    for j in range(P):
+        for q in range(P):
+            acc = 0.0
+            for k in range(nb):
+                acc += sums.J[k, j, q]
+            rep.Lam[t, j, q] = (par.lam if j == q else 0.0) + par.alpha * acc * inv_S
+            for s in range(t):
+                acc = 0.0
+                for k in range(nb):
+                    acc += sums.R[k, s, j, q]
+                rep.R[t, s, j, q] = par.alpha * acc * inv_S
+
+
+@numba.njit(cache=True)
+def stein_moments(t, par, sums, rep):
+    """Row t of cw = E[w w^T] = W gram W^T (written into ``rep.cw``), and A = alpha E[F(t)
+    w(0..t)^T] (P, n), with W (n, n) the rows (s, j) of Wg: w(s)_j = Wg[s, j] . g."""
+    P = rep.M.shape[1]
+    n = (t + 1) * P
+    nb = sums.Fg.shape[0]
+    inv_S = 1.0 / par.samples
+    W = np.empty((n, n))
+    for s in range(t + 1):
+        for j in range(P):
+            for c in range(n):
+                W[s * P + j, c] = rep.Wg[s, j, c]
+    cw_row = matmul_nt(matmul(W[t * P:n], rep.gram[:n, :n]), W)
+    for j in range(P):
+        for c in range(n):
+            rep.cw[t * P + j, c] = cw_row[j, c]
+            rep.cw[c, t * P + j] = cw_row[j, c]
+    Fg = np.empty((P, n))  # alpha E[F(t) g^T]
+    for s in range(t + 1):
+        for j in range(P):
+            for q in range(P):
+                acc = 0.0
+                for k in range(nb):
+                    acc += sums.Fg[k, s, j, q]
+                Fg[j, s * P + q] = par.alpha * acc * inv_S
+    return matmul_nt(Fg, W)
+
+
+@numba.njit(cache=True)
+def _write_gamma(t, par, rep, gamma):
+    """Lambda(t) = lam I + Gamma(t, t), R(t, s) = -Gamma(t, s) for s < t; gamma (P, n)."""
+    P = rep.M.shape[1]
+    for j in range(P):
+        for q in range(P):
+            rep.Lam[t, j, q] = (par.lam if j == q else 0.0) + gamma[j, t * P + q]
+            for s in range(t):
+                rep.R[t, s, j, q] = -gamma[j, s * P + q]
+
+
+@numba.njit(cache=True)
+def stein_lambda_R(t, par, sums, rep, diag):
+    """Lambda(t), R(t, .) by Stein's lemma: Gamma = A cw^{-1} (``stein_moments``), solved with
+    cw's Cholesky factor grown by its row t; ``diag.cond_cw[t]`` gets the conditioning
+    indicator (1 / smallest relative pivot). Non-finite moments give NaN kernels (so that they
+    surface as divergence, not as Gamma = 0). Returns OK, or NEEDS_PSEUDO_INVERSE when a pivot
+    was dropped (a cavity component is a linear function of earlier ones): then Lambda and R
+    are left for :func:`finish_step_pseudo_inverse`."""
+    n = (t + 1) * rep.M.shape[1]
+    A = stein_moments(t, par, sums, rep)
+    gamma, cond, solved = stein_solve(A, rep.cw[:n, :n], rep.lw[:n, :n], n - rep.M.shape[1],
+                                      rep.cw_info, par.cw_rcond)
+    if not solved:
+        return NEEDS_PSEUDO_INVERSE
+    _write_gamma(t, par, rep, gamma)
+    diag.cond_cw[t] = max(diag.cond_cw[t], cond)
+    return OK
+
+
+@numba.njit(cache=True)
+def noise_factor_row(t, par, rep, diag):
+    """Block row t of lmat, the Cholesky factor of C (reading C's row t only), and its blocks
+    ``rep.Lc[t, v]``; degenerate components are counted in ``diag.chol_dropped[t]``. Without
+    noise memory (the authors' script's error) C's off-diagonal times are dropped."""
+    P = rep.M.shape[1]
+    n = (t + 1) * P
+    scratch = diag.scratch
+    for j in range(P):
+        for s in range(t + 1):
+            keep = par.noise_memory or s == t
+            for q in range(P):
+                scratch[t * P + j, s * P + q] = rep.C[t, s, j, q] if keep else 0.0
+    diag.chol_dropped[t] += cholesky_extend(scratch[:n, :n], rep.lmat[:n, :n], t * P,
+                                            par.chol_tol)
+    for v in range(t + 1):
+        for j in range(P):
+            for q in range(P):
+                rep.Lc[t, v, j, q] = rep.lmat[t * P + j, v * P + q]
+
+
+@numba.njit(cache=True)
+def next_overlaps(t, par, sums, rep):
+    """M(t + 1) = (1 - eta lam) M(t) - eta alpha E[F(t) z^T] from ``sums.Fz`` (nb, P, K)."""
+    P, K = rep.M.shape[1], rep.M.shape[2]
+    nb = sums.Fz.shape[0]
+    inv_S = 1.0 / par.samples
+    eta, lam, alpha = par.eta, par.lam, par.alpha
+    for j in range(P):
+        for q in range(K):
+            acc = 0.0
+            for k in range(nb):
+                acc += sums.Fz[k, j, q]
+            rep.M[t + 1, j, q] = (1.0 - eta * lam) * rep.M[t, j, q] - eta * alpha * acc * inv_S
+
+
+@numba.njit(cache=True)
+def cavity_coefficients(t, par, rep):
+    """Wg(t + 1) (P, T P) and Gf(t + 1, s) (P, P), s <= t.
+
+    A cavity field x obeys x(t+1) = (1 - eta Lam(t)) x(t) + eta sum_{u<t} R(t, u) x(u) + ...,
+    driven by eta zeta(t) = eta sum_{v<=t} Lc(t, v) g(v+1) for w and by -eta F(t) for r.
+    """
+    P = rep.M.shape[1]
+    n = (t + 1) * P
+    eta = par.eta
+    Wg, Gf, R = rep.Wg, rep.Gf, rep.R
+    prop = np.eye(P) - eta * rep.Lam[t]
+    width = Wg.shape[2]
+    for j in range(P):
+        for c in range(width):
+            acc = 0.0
+            for l in range(P):
+                acc += prop[j, l] * Wg[t, l, c]
+            mem = 0.0
+            for u in range(t):
+                for l in range(P):
+                    mem += R[t, u, j, l] * Wg[u, l, c]
+            Wg[t + 1, j, c] = acc + eta * mem
+        for c in range(n):
+            Wg[t + 1, j, P + c] += eta * rep.lmat[t * P + j, c]
+    for s in range(t):
+        for j in range(P):
+            for q in range(P):
+                acc = 0.0
+                for l in range(P):
+                    acc += prop[j, l] * Gf[t, s, l, q]
+                mem = 0.0
+                for u in range(s + 1, t):  # Gf[u, s] = 0 for u <= s
+                    for l in range(P):
+                        mem += R[t, u, j, l] * Gf[u, s, l, q]
+                Gf[t + 1, s, j, q] = acc + eta * mem
+    for j in range(P):
+        for q in range(P):
+            Gf[t + 1, t, j, q] = eta if j == q else 0.0
+
+
+@numba.njit(cache=True)
+def step_is_finite(t, rep):
+    """True if everything step t wrote (kernels at t, M, Wg, Gf at t + 1) is finite."""
+    T = rep.M.shape[0]
+    ok = (all_finite(rep.C[t]) and all_finite(rep.Lam[t]) and all_finite(rep.R[t])
+          and math.isfinite(rep.e_train[t]) and all_finite(rep.Wg[t]))
+    if ok and t + 1 < T:
+        ok = all_finite(rep.M[t + 1]) and all_finite(rep.Wg[t + 1]) and all_finite(rep.Gf[t + 1])
+    return ok
+
+
+@numba.njit(cache=True)
+def complete_step(t, par, sums, rep, diag):
+    """Steps 3-6 (after Lambda(t) and R(t, .) are known); OK or DIVERGED."""
+    noise_factor_row(t, par, rep, diag)
+    if t + 1 < rep.M.shape[0]:
+        next_overlaps(t, par, sums, rep)
+        cavity_coefficients(t, par, rep)
+    return OK if step_is_finite(t, rep) else DIVERGED
+
+
+@numba.njit(inline="always")
+def finish_step(t, par, sums, rep, diag, pathwise):
+    """The update of step t (module docstring); ``pathwise`` a compile-time constant of the
+    calling kernel. Returns OK, DIVERGED or NEEDS_PSEUDO_INVERSE."""
+    measured_kernels(t, par, sums, rep)
+    if pathwise:
+        pathwise_lambda_R(t, par, sums, rep)
+    elif stein_lambda_R(t, par, sums, rep, diag) == NEEDS_PSEUDO_INVERSE:
+        return NEEDS_PSEUDO_INVERSE
+    return complete_step(t, par, sums, rep, diag)
+
+
+@numba.njit(cache=True)
+def finish_step_pseudo_inverse(t, par, sums, rep, diag):
+    """The rest of step t's update after :func:`finish_step` returned NEEDS_PSEUDO_INVERSE:
+    Lambda(t), R(t, .) with the pseudo-inverse of cw on its range (``diag.cond_cw[t]`` gets the
+    condition number there), then steps 3-6. Returns OK or DIVERGED."""
+    n = (t + 1) * rep.M.shape[1]
+    A = stein_moments(t, par, sums, rep)
+    gamma, cond = stein_by_pseudo_inverse(A, rep.cw[:n, :n], par.cw_rcond)
+    _write_gamma(t, par, rep, gamma)
+    diag.cond_cw[t] = max(diag.cond_cw[t], cond)
+    return complete_step(t, par, sums, rep, diag)
