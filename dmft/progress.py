@@ -62,6 +62,7 @@ class Progress:
         self._stream = sys.stderr if stream is None else stream
         self._interval = interval
         self._start = self._last = time.perf_counter()
+        self._rate_from = None  # (time, done) at the first update: the first unit may compile
         self._printed = False
         self._bar = None
         isatty = getattr(self._stream, "isatty", lambda: False)()
@@ -73,6 +74,8 @@ class Progress:
 
     def update(self, n: int = 1) -> None:
         """Record n more units of work done."""
+        if self._rate_from is None:
+            self._rate_from = (time.perf_counter(), self.done + n)
         self.done += n
         if self._bar is not None:
             self._bar.update(n)
@@ -91,8 +94,10 @@ class Progress:
             if self.total:
                 text += f" ({100 * self.done / self.total:.0f}%)"
             text += f", {_duration(elapsed)} elapsed"
-            if 0 < self.done < self.total:
-                text += f", about {_duration(elapsed * (self.total / self.done - 1))} left"
+            t0, done0 = self._rate_from or (now, self.done)
+            if done0 < self.done < self.total and now > t0:  # rate since the first update
+                rate = (self.done - done0) / (now - t0)
+                text += f", about {_duration((self.total - self.done) / rate)} left"
         print(text, file=self._stream, flush=True)
         self._printed = True
 
@@ -116,7 +121,8 @@ _PACKAGES = ("solvers.", "dmft.")
 
 
 @contextlib.contextmanager
-def compile_notice(what: str, seconds: float, enabled: bool | None = True, stream=None):
+def compile_notice(what: str, seconds: float, enabled: bool | None = True, on_start=None,
+                   stream=None):
     """Print one line on stderr when numba starts compiling kernels of this package inside the
     ``with`` block (a first run, before numba's disk cache holds them), whether or not stderr
     is a terminal; ``enabled=False`` is silent.
@@ -127,29 +133,38 @@ def compile_notice(what: str, seconds: float, enabled: bool | None = True, strea
         What the kernels compute, e.g. "the multi-pass DMFT".
     seconds : float
         The compilation's typical duration on two cores, quoted in the line.
+    enabled : bool or None
+        False: no line (``on_start`` is still called).
+    on_start : callable, optional
+        Called (without arguments) at the same moment, e.g. to compile other kernels in a
+        helper process meanwhile.
 
     Examples
     --------
     >>> with compile_notice("a demo", seconds=1.0):
     ...     pass  # nothing compiled: nothing printed
     """
-    if enabled is False:
+    if enabled is False and on_start is None:
         yield
         return
     from numba.core import event
 
     out = sys.stderr if stream is None else stream
-    state = {"said": False}
+    state = {"seen": False}
 
     class _Listener(event.Listener):
         def on_start(self, ev):
-            if state["said"]:
+            if state["seen"]:
                 return
             module = getattr(ev.data["dispatcher"].py_func, "__module__", "") or ""
-            if module.startswith(_PACKAGES):
-                state["said"] = True
+            if not module.startswith(_PACKAGES):
+                return
+            state["seen"] = True
+            if enabled is not False:
                 print(f"dmft: compiling numba kernels for {what} (first run only, "
                       f"~{_duration(seconds)})", file=out, flush=True)
+            if on_start is not None:
+                on_start()
 
         def on_end(self, ev):
             pass

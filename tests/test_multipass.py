@@ -9,6 +9,7 @@ solver (closed forms, published simulations).
 from __future__ import annotations
 
 import math
+import os
 
 import numba
 import numpy as np
@@ -16,7 +17,7 @@ import pytest
 
 import dmft
 from dmft.stats import agree, dof_from_provenance
-from solvers.multipass import cavity_covariance, release_buffers, solve_multipass
+from solvers.multipass import ESTIMATORS, cavity_covariance, release_buffers, solve_multipass
 
 
 def _dof(traj: dmft.Trajectory) -> float:
@@ -572,3 +573,51 @@ def test_e_gen_and_its_error_bar_match_the_accurate_rule_replica_by_replica(
     # f(mean) and mean(f) differ by the curvature times the overlaps' variance: << SE
     if check_curvature:
         assert np.all(np.abs(traj.e_gen - per_replica.mean(axis=0)) <= 0.2 * se + 1e-12)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="helpers run on two or more cores only")
+def test_helper_process_runs_queued_tasks_and_reports_them():
+    from solvers.numerics import precompile
+
+    task = "os.path:exists:/"  # a task that compiles nothing
+    precompile.start([task])
+    precompile.wait(task, timeout=60)
+    assert precompile.started(task) and task in precompile._helper.get("done", {task})
+    precompile.wait("never-queued")  # returns at once
+
+
+_PRECOMPILE_CHECK = """
+import json, sys
+import dmft
+from solvers.numerics import fields, measure, precompile, step, streams
+est = sys.argv[1]
+precompile.compile_finish(est)
+precompile.compile_forward(est)
+before = {f.py_func.__name__: len(f.signatures) for f in
+          (step.finish_step_stein, step.finish_step_pathwise, fields.block_fields,
+           measure.measure_block, streams.fill_block_normals)}
+prob = dmft.Problem(target="he3", P=2, activation="tanh", alpha=2.0, eta=0.3, T=3)
+dmft.solve(prob, samples=2**13, seed=0, estimator=est, progress=False)
+after = {f.py_func.__name__: len(f.signatures) for f in
+         (step.finish_step_stein, step.finish_step_pathwise, fields.block_fields,
+          measure.measure_block, streams.fill_block_normals)}
+print(json.dumps([before, after]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_kernels_compiled_ahead_have_the_types_the_solver_uses(tmp_path, estimator):
+    # on a first run the update is compiled in a helper process and the forward kernels before
+    # the entry kernels: only exact argument types let the solver use them (no second compile)
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", _PRECOMPILE_CHECK, estimator], env=env,
+                         capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
+    before, after = json.loads(out.stdout.strip().splitlines()[-1])
+    assert after == before
+    assert before[f"finish_step_{estimator}"] == 1 and before["block_fields"] == 1

@@ -1,7 +1,6 @@
-"""Per-sample buffers of the multi-pass solver: aligned allocation, static draws, reuse.
+"""Per-sample buffers of the multi-pass solver: static draws, reuse between solves.
 
-Arrays are samples last, with rows padded to whole cache lines; a thread keeps its last
-solve's buffers (when small) for its next solve of the same shapes.
+A thread keeps its last solve's buffers (when small) for its next solve of the same shapes.
 """
 
 from __future__ import annotations
@@ -14,64 +13,20 @@ import numpy as np
 from dmft.problem import Problem
 from dmft.schedules import Bernoulli, Cyclic, Full
 from dmft.targets import registry_code
-from solvers.numerics.dmft_state import Blocks, Samples, scratch_size
+from solvers.numerics.dmft_state import GW_DTYPE, Blocks, Samples, new_samples
 from solvers.numerics.statics import SCHED_BERNOULLI, SCHED_CYCLIC, SCHED_FULL, draw_kernel
 from solvers.numerics.table import USER
 
-__all__ = ["BLOCK", "aligned_empty", "new_samples", "draw_statics", "samples_for",
-           "keep_samples", "release_buffers"]
+__all__ = ["bytes_per_sample", "draw_statics", "samples_for", "keep_samples",
+           "release_buffers"]
 
-BLOCK = 1024  # samples per accumulation block: L2-sized, fixed (thread-count independent)
-_ALIGN = 64  # bytes: one cache line, one AVX-512 vector
 _TARGET_PIECE = 16384  # samples per call of a user target (numpy)
-# White inputs (r0 and noise normals) are stored in float64 like everything else (no silent
-# downcasts). The kernels accept float32 too: that measured 108 -> 87 ns/sample per replica at
-# T = 7, P = 2, at the price of float32 rounding in the Gram of the white inputs.
-GW_DTYPE = np.float64
-
-
-def aligned_empty(shape: tuple, dtype=np.float64) -> np.ndarray:
-    """Uninitialised C-contiguous array whose rows (last axis) all start on a cache line.
-
-    The last axis is padded to whole cache lines (callers index only its first ``shape[-1]``
-    entries; the kernels never read the padding). Vector loads that straddle two lines cost
-    up to twice as much: unaligned rows made the field sums 1.5-2x slower (numpy puts large
-    arrays 16 bytes past a page start, and 62500-sample rows are 64-byte multiples only every
-    other row).
-    """
-    itemsize = np.dtype(dtype).itemsize
-    per_line = _ALIGN // itemsize
-    padded = shape[:-1] + (-(-shape[-1] // per_line) * per_line,)
-    count = math.prod(padded)
-    raw = np.empty(count * itemsize + _ALIGN, dtype=np.uint8)
-    offset = -raw.ctypes.data % _ALIGN
-    return raw[offset:offset + count * itemsize].view(dtype).reshape(padded)
-
 
 def bytes_per_sample(problem: Problem, pathwise: bool) -> int:
     """Bytes of stored per-sample state (z, y, label noise, white inputs, F, pathwise chi, J)."""
     T, P, K = problem.T, problem.P, problem.K
     floats = K + 2 + T * P + ((T * T + 1) * P * P if pathwise else 0)
     return 8 * floats + np.dtype(GW_DTYPE).itemsize * T * P + T  # + white inputs, mask (uint8)
-
-
-def new_samples(problem: Problem, m: int, pathwise: bool) -> Samples:
-    """Uninitialised per-sample arrays for m samples (every entry is written before it is
-    read; a test poisons kept buffers to check this)."""
-    T, P, K = problem.T, problem.P, problem.K
-    n_blocks = -(-m // BLOCK)
-    return Samples(
-        z=aligned_empty((K, m)),
-        y=aligned_empty((m,)),
-        y_noise=aligned_empty((m,)),
-        mask=aligned_empty((T, m), dtype=np.uint8),
-        gw=aligned_empty((T, P, m), dtype=GW_DTYPE),
-        F_h=aligned_empty((T, P, m)),
-        chi_h=aligned_empty((T, T, P, P, m) if pathwise else (1, 1, 1, 1, 1)),
-        J_h=aligned_empty((P, P, m) if pathwise else (1, 1, 1)),
-        work=aligned_empty((n_blocks, scratch_size(P, BLOCK))),
-        flags=np.empty((n_blocks, BLOCK), dtype=np.uint8),
-    )
 
 
 def _schedule_code(schedule) -> tuple[int, float]:
@@ -113,7 +68,7 @@ def samples_for(problem: Problem, sizes: set, pathwise: bool) -> dict[int, Sampl
     """Per-sample arrays for each sample count in ``sizes``: kept ones where shapes match."""
     kept = getattr(_kept, "chunks", {})
     dims = (problem.T, problem.P, problem.K, pathwise)
-    return {m: kept.get(dims + (m,)) or new_samples(problem, m, pathwise) for m in sizes}
+    return {m: kept.get(dims + (m,)) or new_samples(*dims[:3], m, pathwise) for m in sizes}
 
 
 def keep_samples(problem: Problem, chunks: dict[int, Samples], pathwise: bool) -> None:

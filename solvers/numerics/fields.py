@@ -74,6 +74,9 @@ def _coef(kind, u, j, r, P, rep):
     return -rep.Gf[u, r // P, j, r % P]
 
 
+# Inlined at its three call sites although that makes the field sums take ~6 s to compile
+# instead of ~2: compiled on its own, LLVM associates the sums differently (results then
+# differ in the last bits).
 @numba.njit(fastmath=_FAST, inline="always")
 def _add_rows(h, two, rows, lo, n, count, kind, u, units, rep):
     """h_j += sum_{r < count} coef(j, r) rows[r] (n,) for j = j0 and, if two, j = j1, with

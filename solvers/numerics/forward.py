@@ -61,10 +61,10 @@ def chi_step(u, lo, n, rep, eta, smp, acc):
             chi_h[u, u, j, q, lo:lo + n] = 0.0
 
 
-@numba.njit
+@numba.njit(inline="always")
 def chi_start(lo, n, smp):
     """chi(0, 0) = 0 for the n samples from lo (buffers are reused: write, do not assume).
-    Its own function: as an array expression inside a parallel loop it was not executed."""
+    Plain loops: as an array expression inside a parallel loop it was not executed."""
     chi0 = smp.chi_h[0, 0]
     for j in range(chi0.shape[0]):
         for q in range(chi0.shape[1]):
@@ -136,19 +136,23 @@ def measure_step(k, t, blocks, resid, smp, sums, pathwise):
         measure_block_pathwise(k, t, lo, n, smp, sums)
 
 
-@numba.njit
+@numba.njit(inline="always")
 def zero_sums(sums):
-    """Set every partial sum to 0 (outside the parallel loops: no parallel fill per array)."""
-    sums.C[:] = 0.0
-    sums.Fg[:] = 0.0
-    sums.gram[:] = 0.0
-    sums.Fz[:] = 0.0
-    sums.loss[:] = 0.0
-    sums.J[:] = 0.0
-    sums.R[:] = 0.0
+    """Set every partial sum to 0, by plain loops (an array expression in a parallel kernel
+    would become a parallel loop of its own)."""
+    for arr in (sums.C, sums.Fg, sums.gram, sums.R):
+        flat = arr.reshape(arr.size)
+        for i in range(flat.size):
+            flat[i] = 0.0
+    for arr in (sums.Fz, sums.J):
+        flat = arr.reshape(arr.size)
+        for i in range(flat.size):
+            flat[i] = 0.0
+    for i in range(sums.loss.size):
+        sums.loss[i] = 0.0
 
 
-@numba.njit
+@numba.njit(inline="always")
 def check_scratch(blocks, smp):
     """Raise if a block's scratch rows (``smp.work``, ``smp.flags``) are too short."""
     P = smp.gw.shape[1]

@@ -17,7 +17,7 @@ __all__ = ["all_finite", "matmul", "matmul_nt", "cholesky_extend", "stein_factor
            "stein_by_cholesky", "stein_solve", "stein_by_pseudo_inverse"]
 
 
-@numba.njit(cache=True)
+@numba.njit
 def all_finite(x):
     """True if every entry of the array x is finite."""
     for v in x.ravel():
@@ -26,7 +26,7 @@ def all_finite(x):
     return True
 
 
-@numba.njit(cache=True)
+@numba.njit
 def matmul(A, B):
     """A @ B by loops, A (m, k), B (k, p) -> (m, p)."""
     m, k = A.shape
@@ -39,7 +39,7 @@ def matmul(A, B):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit
 def matmul_nt(A, B):
     """A @ B.T by loops, A (m, k), B (p, k) -> (m, p)."""
     out = np.empty((A.shape[0], B.shape[0]))
@@ -52,7 +52,7 @@ def matmul_nt(A, B):
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit
 def cholesky_extend(A, L, start, rel_tol):
     """Fill rows ``start..n-1`` of the lower-triangular L (n, n) with L L^T = A (n, n, PSD).
 
@@ -88,7 +88,7 @@ def cholesky_extend(A, L, start, rel_tol):
     return dropped
 
 
-@numba.njit(cache=True)
+@numba.njit
 def stein_factor(cw, lw, start, cw_info, rcond):
     """Grow the Cholesky factor lw (n, n) of cw (n, n) from row ``start`` (cw only ever grows by
     rows, earlier rows unchanged) and update ``cw_info`` (2,) = (pivots dropped so far, smallest
@@ -100,7 +100,7 @@ def stein_factor(cw, lw, start, cw_info, rcond):
             cw_info[1] = min(cw_info[1], lw[j, j] * lw[j, j] / cw[j, j])
 
 
-@numba.njit(cache=True)
+@numba.njit
 def stein_by_cholesky(A, lw):
     """X = A cw^{-1} (P, n) for A (P, n), by forward and back substitution with the complete
     Cholesky factor lw (n, n) of cw (no dropped pivot)."""
@@ -121,7 +121,7 @@ def stein_by_cholesky(A, lw):
     return X
 
 
-@numba.njit(cache=True)
+@numba.njit
 def stein_solve(A, cw, lw, start, cw_info, rcond):
     """X = A cw^{-1} (P, n) for A (P, n), cw (n, n) symmetric PSD; returns (X, conditioning
     indicator, solved).

@@ -9,6 +9,7 @@ over 1-D views of one block, so that they vectorise.
 from __future__ import annotations
 
 import numba
+import numpy as np
 
 __all__ = ["measure_block", "measure_block_pathwise"]
 
@@ -54,7 +55,7 @@ def _dots_2x2_f(f0, f1, a0, a1, n):
     return c00, c01, c10, c11
 
 
-@numba.njit(fastmath=_FAST, inline="always")
+@numba.njit  # compiled once: it has nine call sites (one addition per entry, no flags needed)
 def _add_tile(acc, k, s, units, inputs, sums):
     """acc[k, s, j, q] += the 2 x 2 tile sums over j in ``units`` = (j0, j1), q in ``inputs``
     = (q0, q1), skipping duplicated (lone) rows."""
@@ -150,7 +151,7 @@ def measure_block(k, t, lo, n, resid, smp, sums):
         for q0 in range(0, P, 2):
             q1 = min(q0 + 1, P - 1)
             inputs = (q0, q1)
-            s = 0
+            s = np.int64(0)  # not the constant 0: one compilation of _add_tile, not two
             while s + 1 <= t:  # times s and s + 1 together
                 c, d, e, c2, d2, e2 = _dots_2x2x2(
                     f, g,

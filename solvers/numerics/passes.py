@@ -7,12 +7,13 @@ calls; each holds only that activation (inlined) and that estimator's code:
 - ``stored_steps(steps, par, blocks, smp, sums, rep, diag, sig, dsig, d2sig)``: steps
   ``steps[0] <= t < steps[1]`` of one replica whose per-sample histories are stored (static
   inputs already drawn): per step a parallel forward pass over the blocks, then the update
-  (``step.finish_step``). Returns (first step not completed, status): (steps[1], OK), or the
-  step where the update diverged or needs the pseudo-inverse (``finish_step_pseudo_inverse``
-  from Python, then resume at the next step).
+  (``step.finish_step_stein`` or ``step.finish_step_pathwise``). Returns (first step not
+  completed, status): (steps[1], OK), or the step where the update diverged or needs the
+  pseudo-inverse (``step.finish_step_pseudo_inverse`` from Python, then resume after it).
 - ``replay_pass(t, par, blocks, smp, sums, rep, sig, dsig, d2sig)``: advance a chunk's blocks
   from 0 to t, regenerating their noise, and add their sums of step t.
-- ``finish_step(t, par, sums, rep, diag)``: the update of step t (replay mode); status as above.
+- ``finish_step(t, par, sums, rep, diag)``: the update of step t (replay mode; the estimator's
+  function of :mod:`.step`); status as above.
 
 Arguments are the named tuples of :mod:`.dmft_state`; sig, dsig, d2sig are None for registry
 activations (their functions are compiled in) and the activation's cfuncs for USER.
@@ -27,7 +28,7 @@ import numpy as np
 
 from .dmft_state import OK
 from .forward import advance_block, check_scratch, measure_step, zero_sums
-from .step import finish_step
+from .step import finish_step_pathwise, finish_step_stein
 from .table import D2SIGMA, DSIGMA, SIGMA, activation_function
 
 __all__ = ["multipass_kernels"]
@@ -63,7 +64,10 @@ def _build(act_code: int, pathwise: bool) -> SimpleNamespace:
                                       activation_function(ACT, DSIGMA, dsig),
                                       activation_function(ACT, D2SIGMA, d2sig), PATHWISE)
                 measure_step(kk, t, blocks, resid, smp, sums, PATHWISE)
-            status = finish_step(t, par, sums, rep, diag, PATHWISE)
+            if PATHWISE:
+                status = finish_step_pathwise(t, par, sums, rep, diag)
+            else:
+                status = finish_step_stein(t, par, sums, rep, diag)
             if status != OK:
                 return t, status
         return steps[1], OK
@@ -79,9 +83,5 @@ def _build(act_code: int, pathwise: bool) -> SimpleNamespace:
                                   activation_function(ACT, D2SIGMA, d2sig), PATHWISE)
             measure_step(kk, t, blocks, resid, smp, sums, PATHWISE)
 
-    @numba.njit(cache=True)
-    def finish(t, par, sums, rep, diag):
-        return finish_step(t, par, sums, rep, diag, PATHWISE)
-
     return SimpleNamespace(stored_steps=stored_steps, replay_pass=replay_pass,
-                           finish_step=finish)
+                           finish_step=finish_step_pathwise if PATHWISE else finish_step_stein)

@@ -135,7 +135,7 @@ def _mix(z):
     return z ^ (z >> _S31)
 
 
-@numba.njit(cache=True)
+@numba.njit(inline="always")  # a few integer operations; one compilation per call site
 def stream(key, a, b, c):
     """Initial state of the stream named by (key, a, b, c): key uint64, a, b, c integers >= 0."""
     h = _mix(np.uint64(key) ^ _GAMMA)

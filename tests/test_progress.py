@@ -1,0 +1,57 @@
+"""Progress lines without a terminal, silence on request, and the compilation notice."""
+
+from __future__ import annotations
+
+import io
+
+import numba
+import numpy as np
+
+from dmft.progress import Progress, compile_notice
+
+
+class _Pipe(io.StringIO):
+    def isatty(self) -> bool:
+        return False
+
+
+def test_plain_lines_without_a_terminal_with_time_left_and_a_last_line():
+    out = _Pipe()
+    with Progress(4, "demo", "step", interval=0.0, stream=out) as bar:
+        for _ in range(4):
+            bar.update()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("demo: 1/4 steps (25%)")
+    assert "left" in lines[1]  # a rate is known from the second update on
+    assert lines[-1].startswith("demo: 4/4 steps, done in")
+
+
+def test_fast_work_prints_nothing_and_false_silences():
+    out = _Pipe()
+    with Progress(3, "fast", stream=out) as bar:  # the first line would come after 5 s
+        bar.update(3)
+    with Progress(3, "quiet", enabled=False, interval=0.0, stream=out) as bar:
+        bar.update(3)
+    assert out.getvalue() == ""
+
+
+def _kernel_source():
+    def twice(x):
+        return 2.0 * x
+
+    twice.__module__ = "dmft._progress_test"  # counts as a kernel of the package
+    return twice
+
+
+def test_compile_notice_names_the_work_once_and_calls_the_hook():
+    out, calls = _Pipe(), []
+    with compile_notice("a test", seconds=3.0, stream=out, on_start=lambda: calls.append(1)):
+        fn = numba.njit(_kernel_source())
+        fn(1.0)
+        fn(np.arange(3.0))  # a second compilation: no second line
+    assert out.getvalue() == "dmft: compiling numba kernels for a test (first run only, ~3 s)\n"
+    assert calls == [1]
+    out = _Pipe()
+    with compile_notice("a test", seconds=3.0, enabled=False, stream=out):
+        numba.njit(_kernel_source())(1.0)
+    assert out.getvalue() == ""
