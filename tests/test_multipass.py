@@ -617,7 +617,8 @@ def test_kernels_compiled_ahead_have_the_types_the_solver_uses(tmp_path, estimat
 
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", _PRECOMPILE_CHECK, estimator], env=env,
-                         capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
+                         capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     before, after = json.loads(out.stdout.strip().splitlines()[-1])
     assert after == before
     assert before[f"finish_step_{estimator}"] == 1 and before["block_fields"] == 1
