@@ -30,6 +30,7 @@ _WHITE, _TEACHER, _RESPONSE = 0, 1, 2
 
 @numba.njit(fastmath=_FAST, inline="always")
 def _axpy_2x2(h0, h1, x0, x1, c00, c01, c10, c11, n):
+    """h0 += c00 x0 + c01 x1, h1 += c10 x0 + c11 x1 over the first n entries (rows (n,))."""
     for i in range(n):
         a = x0[i]
         b = x1[i]
@@ -39,12 +40,14 @@ def _axpy_2x2(h0, h1, x0, x1, c00, c01, c10, c11, n):
 
 @numba.njit(fastmath=_FAST, inline="always")
 def _axpy_1x2(h0, x0, x1, c00, c01, n):
+    """h0 += c00 x0 + c01 x1 over the first n entries (rows (n,))."""
     for i in range(n):
         h0[i] += c00 * x0[i] + c01 * x1[i]
 
 
 @numba.njit(fastmath=_FAST, inline="always")
 def _axpy_2x4(h0, h1, x0, x1, x2, x3, c0, c1, n):
+    """h0 += sum_r c0[r] x_r, h1 += sum_r c1[r] x_r over four rows x_r (n,)."""
     a0, a1, a2, a3 = c0
     b0, b1, b2, b3 = c1
     for i in range(n):
@@ -58,6 +61,7 @@ def _axpy_2x4(h0, h1, x0, x1, x2, x3, c0, c1, n):
 
 @numba.njit(fastmath=_FAST, inline="always")
 def _axpy_1x4(h0, x0, x1, x2, x3, c0, n):
+    """h0 += sum_r c0[r] x_r over four rows x_r (n,)."""
     a0, a1, a2, a3 = c0
     for i in range(n):
         h0[i] += (a0 * x0[i] + a1 * x1[i]) + (a2 * x2[i] + a3 * x3[i])

@@ -74,9 +74,10 @@ def chi_start(lo, n, smp):
 
 
 @numba.njit(inline="always")  # receives registry functions: see table.activation_function
-def block_J(u, lo, n, hblk, resid, smp, a, dsig, d2sig, hv, Jv):
+def block_J(u, lo, n, hblk, resid, smp, a, dsig, d2sig, scratch):
     """J_h[:, :, lo + i] = s(u) J(h_i) (P, P) for the n samples from lo, given h = hblk (P, n)
-    and the residuals ``resid`` (n,); hv (P,) and Jv (P, P) scratch."""
+    and the residuals ``resid`` (n,); ``scratch`` = (hv (P,), Jv (P, P))."""
+    hv, Jv = scratch
     P = hv.shape[0]
     mask, J_h = smp.mask, smp.J_h
     for i in range(n):
@@ -122,7 +123,7 @@ def advance_block(k, steps, par, blocks, smp, rep, sig, dsig, d2sig, pathwise):
         block_F(hblk, smp.y[lo:lo + n], smp.mask[u, lo:lo + n], par.a, sig, dsig, smp.F_h[u],
                 lo, resid)
         if pathwise:
-            block_J(u, lo, n, hblk, resid, smp, par.a, dsig, d2sig, hv, Jv)
+            block_J(u, lo, n, hblk, resid, smp, par.a, dsig, d2sig, (hv, Jv))
     return resid
 
 

@@ -52,6 +52,7 @@ def _build(act_code: int, pathwise: bool) -> SimpleNamespace:
 
     @numba.njit(cache=True, parallel=True)
     def stored_steps(steps, par, blocks, smp, sums, rep, diag, sig, dsig, d2sig):
+        """Steps steps[0] <= t < steps[1] on stored histories (module docstring)."""
         check_scratch(blocks, smp)
         for t in range(steps[0], steps[1]):
             zero_sums(sums)
@@ -74,6 +75,7 @@ def _build(act_code: int, pathwise: bool) -> SimpleNamespace:
 
     @numba.njit(cache=True, parallel=True)
     def replay_pass(t, par, blocks, smp, sums, rep, sig, dsig, d2sig):
+        """A chunk's blocks replayed from 0 to t, and their sums of step t."""
         check_scratch(blocks, smp)
         for k in numba.prange(blocks.start.shape[0] - 1):
             kk = np.int64(k)

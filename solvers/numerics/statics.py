@@ -86,6 +86,7 @@ def draw_kernel(target_code: int):
 
         @numba.njit(cache=True, parallel=True)
         def draw(blocks, schedule, noise_sd, smp):
+            """Every block's static inputs into ``smp`` (see draw_kernel), in parallel."""
             for k in numba.prange(blocks.start.shape[0] - 1):
                 _draw_block(np.int64(k), blocks, schedule, noise_sd, smp, TARGET)
 

@@ -130,6 +130,7 @@ _KI, _WI, _FI = _ziggurat_tables()
 # ------------------------------------------------------------------------------ generators
 @numba.njit(cache=True, inline="always")
 def _mix(z):
+    """SplitMix64's output function of a uint64 state."""
     z = (z ^ (z >> _S30)) * _MIX1
     z = (z ^ (z >> _S27)) * _MIX2
     return z ^ (z >> _S31)

@@ -277,6 +277,7 @@ def _evaluator(code: int):
 
         @numba.njit(cache=True)
         def evaluate(z, out):
+            """out (S,) = g*(z) for z (K, S), C-contiguous."""
             rows = teacher_function(CODE)
             rows(z, 0, z.shape[1], out)
 
