@@ -1,9 +1,10 @@
 """Runaway growth of a solution: the bound the solvers apply and the error they raise.
 
-A run has diverged at the first step t where a value is not finite, or where the training loss
-or a diagonal entry of Q exceeds ``GROWTH`` = 10^6 times its scale at t = 0 (the scale of
+A run has diverged at the first step t where an overlap is not finite, or where the training
+loss or a diagonal entry of Q exceeds ``GROWTH`` = 10^6 times its scale at t = 0 (the scale of
 e_train is max(1, e_train(0)); that of Q is max(1, Q_jj(0), 2 e_train(0)), so that a student
-that must grow to fit a large target is not taken for a diverging one). Gradient descent with
+that must grow to fit a large target is not taken for a diverging one; with labels so large
+that e_train(0) overflows, only finiteness is checked). Gradient descent with
 a stable step never comes near this; an unstable one passes it within a few steps (|M_jk| <=
 sqrt(Q_jj), so the overlaps are bounded with Q).
 """
@@ -77,7 +78,8 @@ def diverged(e_train: np.ndarray, Q: np.ndarray, stopped: bool) -> Divergence | 
     if n > 0:
         q_diag = np.diagonal(Q, axis1=-2, axis2=-1)  # (R, n, P)
         with np.errstate(invalid="ignore", over="ignore"):
-            e0 = np.where(np.isfinite(e_train[:, 0]), e_train[:, 0], 0.0)
+            # an overflowing (inf) loss at t = 0 leaves only the finiteness check: no scale
+            e0 = e_train[:, 0]
             scale_e = np.maximum(1.0, e0)
             scale_q = np.maximum(np.maximum(1.0, q_diag[:, 0].max(axis=-1)), 2.0 * e0)
             loss = e_train > GROWTH * scale_e[:, None]
