@@ -592,6 +592,7 @@ import dmft
 from solvers.numerics import fields, measure, precompile, step, streams
 est = sys.argv[1]
 precompile.compile_finish(est)
+precompile.compile_sums(est)
 precompile.compile_forward(est)
 before = {f.py_func.__name__: len(f.signatures) for f in
           (step.finish_step_stein, step.finish_step_pathwise, fields.block_fields,

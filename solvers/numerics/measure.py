@@ -115,7 +115,9 @@ def _dots_2x2x2(f, g, a, b, A, B, n):
             (C00, C01, C10, C11), (D00, D01, D10, D11), (E00, E01, E10, E11))
 
 
-@numba.njit(fastmath=_FAST)
+# cached on disk (although only kernels call them) so that a first run can compile them in a
+# helper process (``precompile``) and the kernels' compilation load them
+@numba.njit(fastmath=_FAST, cache=True)
 def measure_block(k, t, lo, n, resid, smp, sums):
     """Add block k's step-t sums into row k of ``sums``, for s <= t: F(t) F(s)^T to ``C[k, s]``,
     F(t) g(s)^T to ``Fg[k, s]``, g(t) g(s)^T to ``gram[k, s]``, F(t) z^T to ``Fz[k]`` and the
@@ -174,7 +176,7 @@ def measure_block(k, t, lo, n, resid, smp, sums):
                 _add_tile(accGram, k, s, units, inputs, e)
 
 
-@numba.njit(fastmath=_FAST)
+@numba.njit(fastmath=_FAST, cache=True)
 def measure_block_pathwise(k, t, lo, n, smp, sums):
     """Pathwise sums of block k at step t: J(t) into ``sums.J[k]`` and J(t) chi(t, s) into
     ``sums.R[k, s]`` (s < t), from ``smp.J_h`` (P, P, m) and ``smp.chi_h`` (T, T, P, P, m)."""

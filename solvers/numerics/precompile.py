@@ -32,7 +32,7 @@ from .dmft_state import (
     zero_sums,
 )
 
-__all__ = ["start", "started", "wait", "compile_finish", "compile_forward"]
+__all__ = ["start", "started", "wait", "compile_finish", "compile_sums", "compile_forward"]
 
 _ROOT = Path(__file__).resolve().parents[2]  # the directory holding the solvers package
 _lock = threading.Condition()
@@ -111,29 +111,46 @@ def compile_finish(estimator: str) -> None:
     fn.compile(tuple(numba.typeof(arg) for arg in args))
 
 
-def compile_forward(estimator: str) -> None:
-    """Compile (in memory, in this process) the per-block kernels of the multi-pass DMFT's
-    forward pass with the argument types its entry kernels pass them, so that compiling an
-    entry kernel finds them ready (and can wait for a helper compiling the update meanwhile)."""
-    from numba.core import types
-
-    from .fields import block_fields
-    from .forward import chi_step
-    from .measure import measure_block, measure_block_pathwise
-    from .streams import fill_block_normals
-
+def _forward_types(estimator: str) -> tuple:
+    """numba types of (Replica, Samples, Sums) as the multi-pass entry kernels pass them."""
     T, P, K = 2, 1, 1
     pathwise = estimator == "pathwise"
     rep = numba.typeof(Replica._make(arr[0] for arr in zero_replicas(1, T, P, K)))
     smp = numba.typeof(new_samples(T, P, K, 8, pathwise))
     sums = numba.typeof(zero_sums(1, T, P, K, pathwise))
+    return rep, smp, sums
+
+
+def compile_sums(estimator: str) -> None:
+    """Compile (and cache) the per-block sums of the multi-pass DMFT's forward pass with the
+    argument types its entry kernels pass them."""
+    from numba.core import types
+
+    from .measure import measure_block, measure_block_pathwise
+
+    _, smp, sums = _forward_types(estimator)
+    i64 = types.int64
+    measure_block.compile((i64, i64, i64, i64, types.float64[::1], smp, sums))
+    if estimator == "pathwise":
+        measure_block_pathwise.compile((i64, i64, i64, i64, smp, sums))
+
+
+def compile_forward(estimator: str) -> None:
+    """Compile (in memory, in this process) the field sums and normals of the multi-pass
+    DMFT's forward pass with the argument types its entry kernels pass them, so that compiling
+    an entry kernel finds them ready (and can wait for a helper compiling the rest)."""
+    from numba.core import types
+
+    from .fields import block_fields
+    from .forward import chi_step
+    from .streams import fill_block_normals
+
+    rep, smp, _ = _forward_types(estimator)
     i64, row, rows = types.int64, types.float64[::1], types.float64[:, ::1]
     block_fields.compile((i64, i64, i64, rep, smp, rows))
-    measure_block.compile((i64, i64, i64, i64, row, smp, sums))
     fill_block_normals.compile((types.uint64, rows, i64, i64, types.uint8[::1]))
-    if pathwise:
+    if estimator == "pathwise":
         chi_step.compile((i64, i64, i64, rep, types.float64, smp, row))
-        measure_block_pathwise.compile((i64, i64, i64, i64, smp, sums))
 
 
 def _serve() -> None:
