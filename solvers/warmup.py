@@ -59,7 +59,7 @@ def warm_on_first_compile(problem: Problem, methods=METHODS):
             try:
                 fd, path = tempfile.mkstemp(suffix=".pkl", prefix="dmft-warm-")
                 with os.fdopen(fd, "wb") as fh:
-                    pickle.dump(problem.replace(T=2), fh)
+                    pickle.dump(problem, fh)
             except (pickle.PicklingError, AttributeError, TypeError, OSError):
                 return
             task = f"{__name__}:warm:{method}@{path}"
@@ -80,7 +80,9 @@ def warm(spec: str) -> None:
     method, path = spec.split("@", 1)
     try:
         with open(path, "rb") as fh:
-            problem = pickle.load(fh)
+            # rebuilt: unpickled arrays are writeable, and numba compiles other code for
+            # read-only ones (those of a Problem) than for writeable ones
+            problem = pickle.load(fh).replace(T=2)
     finally:
         os.unlink(path)
     if method == "one-pass":
