@@ -55,3 +55,24 @@ def test_compile_notice_names_the_work_once_and_calls_the_hook():
     with compile_notice("a test", seconds=3.0, enabled=False, stream=out):
         numba.njit(_kernel_source())(1.0)
     assert out.getvalue() == ""
+
+
+def test_warmup_queues_the_other_solvers_only_when_something_compiles(monkeypatch):
+    import dmft
+    from solvers import warmup
+    from solvers.numerics import precompile
+
+    queued = []
+    monkeypatch.setattr(precompile, "start", lambda tasks, priority=0: queued.append(
+        (tasks, priority)))
+    monkeypatch.setattr(precompile, "started", lambda task: True)
+    prob = dmft.Problem(target="he3", P=1, activation="relu", T=3)
+    with warmup.warm_on_first_compile(prob, ("one-pass", "simulate")):
+        pass  # nothing compiled: nothing queued
+    assert queued == []
+    with warmup.warm_on_first_compile(prob, ("one-pass", "simulate")) as warm:
+        numba.njit(_kernel_source())(1.0)
+    assert [p for _, p in queued] == [1, 2]  # after the running solve's own tasks (0)
+    assert set(warm.tasks) == {"one-pass", "simulate"}
+    for task in warm.tasks.values():  # the helper would read and delete the problem files
+        warmup.os.unlink(task.split("@", 1)[1])
