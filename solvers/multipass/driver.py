@@ -21,7 +21,6 @@ from dmft.gaussian import sqrt_psd
 from dmft.problem import Problem
 from dmft.progress import Progress, compile_notice
 from dmft.schedules import Bernoulli, Cyclic, Full
-from dmft.stats import mean_se
 from dmft.trajectory import Trajectory, base_provenance
 from dmft.validation import integer
 from solvers.divergence import diverged
@@ -293,16 +292,12 @@ def _assemble(problem: Problem, reps: Replica, Q: np.ndarray, n_t: int, B: int, 
     """Trajectory of the first n_t time points from the replicas' state and overlaps Q."""
     prob = problem if n_t == problem.T else problem.replace(T=n_t)
     M, Q = reps.M[:, :n_t], Q[:, :n_t]
-    out = {}
-    with np.errstate(over="ignore", invalid="ignore"):  # a diverged partial may hold huge values
-        for name, arr in (("M", M), ("Q", Q), ("e_train", reps.e_train[:, :n_t]),
-                          ("C", reps.C[:, :n_t, :n_t]), ("R", reps.R[:, :n_t, :n_t]),
-                          ("Lam", reps.Lam[:, :n_t])):
-            out[name], out[name + "_se"] = mean_se(arr)
+    runs = {"M": M, "Q": Q, "e_train": reps.e_train[:, :n_t], "C": reps.C[:, :n_t, :n_t],
+            "R": reps.R[:, :n_t, :n_t], "Lam": reps.Lam[:, :n_t]}
     if compute_egen:
-        out["e_gen"], out["e_gen_se"] = gen_error_mean_se(prob, M, Q)
+        e_gen, e_gen_se = gen_error_mean_se(prob, M, Q)
     else:
-        out["e_gen"] = out["e_gen_se"] = np.full(n_t, np.nan)
+        e_gen = e_gen_se = np.full(n_t, np.nan)
     prov = base_provenance(
         "dmft", samples=B * Sb, replicas=B, threads=numba.get_num_threads(),
         wall_time=time.perf_counter() - wall0,
@@ -310,4 +305,6 @@ def _assemble(problem: Problem, reps: Replica, Q: np.ndarray, n_t: int, B: int, 
     )
     diagnostics = {"cond_Cw": diag.cond_cw[:n_t].copy(),
                    "chol_dropped": diag.chol_dropped[:n_t].copy()}
-    return Trajectory(problem=prob, provenance=prov, diagnostics=diagnostics, **out)
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged partial may hold huge values
+        return Trajectory.from_runs(prob, runs, prov, count="replicas", diagnostics=diagnostics,
+                                    e_gen=e_gen, e_gen_se=e_gen_se)
