@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from solvers.numerics._cache import drop_stale_caches
 
@@ -53,3 +59,40 @@ def test_sub_packages_are_hashed_and_their_caches_dropped(tmp_path):
     (sub / "kernel.py").write_text("x = 2\n")  # a kernel module in a sub-package edited
     drop_stale_caches(tmp_path)
     assert not any(p.exists() for p in caches)
+
+
+_COMPILES_OF_A_SOLVE = """
+import json, sys
+from numba.core import event
+import dmft
+names = []
+class Listener(event.Listener):
+    def on_start(self, ev):
+        module = getattr(ev.data["dispatcher"].py_func, "__module__", "") or ""
+        if module.startswith(("dmft.", "solvers.")):
+            names.append(ev.data["dispatcher"].py_func.__qualname__)
+    def on_end(self, ev):
+        pass
+prob = dmft.Problem(target="tanh-he1-he3", P=2, activation=sys.argv[1], T=3)
+with event.install_listener("numba:compile", Listener()):
+    dmft.solve(prob, samples=2**12, seed=0, estimator=sys.argv[2], progress=False)
+print(json.dumps(names))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("activation, estimator", [("relu", "stein"), ("tanh", "pathwise")])
+def test_a_second_process_loads_every_kernel_from_the_disk_cache(tmp_path, activation,
+                                                                  estimator):
+    # a kernel that numba cannot cache (e.g. "dynamic globals": a registry function passed as
+    # a value into a parallel region) would compile again in every process
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    root = Path(__file__).resolve().parents[1]
+
+    def compiled() -> list:
+        out = subprocess.run([sys.executable, "-c", _COMPILES_OF_A_SOLVE, activation, estimator],
+                             env=env, cwd=root, capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    assert compiled(), "the first process compiles"
+    assert compiled() == []

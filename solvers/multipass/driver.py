@@ -203,15 +203,16 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     # them all ready (the helper's in numba's disk cache): ~19 s instead of ~28 on two cores.
     helper_tasks = [f"{precompile.__name__}:compile_finish:{estimator}",
                     f"{precompile.__name__}:compile_sums:{estimator}"]
+    compiled_forward = []  # not empty once this solve compiled the forward kernels ahead
 
     def first_compile() -> None:
+        """Before the first entry kernel: on a first run, compile the forward kernels here and
+        wait for the helper's (at once otherwise)."""
         if precompile.started(helper_tasks[0]) and not compiled_forward:
             precompile.compile_forward(estimator)
             compiled_forward.append(True)
         for task in helper_tasks:
             precompile.wait(task)
-
-    compiled_forward = []
 
     def finish(t: int, status: int, rep: Replica) -> bool:
         """Complete step t's update (pseudo-inverse if needed); True if it stayed finite."""
