@@ -72,10 +72,12 @@ def _exp_moderate(y):
 
 
 # Compiled on its own (no numba-level inlining, which would apply the caller's fastmath flags:
-# reassociation would undo the exact reduction by ln 2) with no fastmath (no fused
-# multiply-adds, so scalar and vector code give the same bits) and numpy's error model (no
-# ZeroDivisionError branch); LLVM inlines it into loops, which then vectorise.
-@numba.njit(cache=True, error_model="numpy")
+# reassociation would undo the exact reduction by ln 2) with numpy's error model (no
+# ZeroDivisionError branch); LLVM inlines it into loops, which then vectorise. The flags are
+# explicit, "contract" (fused multiply-adds) as in the kernels that call it: otherwise a first
+# compilation from inside a kernel inherits the kernel's flags and one on its own does not, and
+# the bits would depend on which happened first in numba's cache.
+@numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
 def tanh(x):
     """Hyperbolic tangent of a float64, vectorisable (module docstring)."""
     ax = abs(x)
