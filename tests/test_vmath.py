@@ -46,3 +46,44 @@ def test_tanh_special_values():
     assert np.isnan(y[4])
     np.testing.assert_array_equal(y[5:7], x[5:7])  # tanh(x) = x to the last bit for tiny x
     assert y[7] == np.tanh(1e-8)
+
+
+_BITS_OF_TANH = """
+import sys
+import numba
+import numpy as np
+from solvers.numerics.vmath import tanh
+
+@numba.njit(fastmath={"reassoc", "contract"})  # as the kernels that call tanh are compiled
+def loop(x, out):
+    for i in range(x.size):
+        out[i] = tanh(x[i])
+
+x = np.linspace(-3.0, 3.0, 20001)
+if sys.argv[1] == "alone-first":
+    tanh(0.5)  # tanh compiled on its own before any kernel that calls it
+out = np.empty_like(x)
+loop(x, out)
+print(out.view(np.int64).sum(dtype=np.uint64))
+"""
+
+
+def test_tanh_bits_do_not_depend_on_what_compiled_it_first(tmp_path):
+    # without explicit flags, tanh compiled inside a kernel inherits the kernel's fastmath flags
+    # and compiled on its own does not: a fresh numba cache then gave results 1 ulp apart,
+    # depending on which happened first
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def checksum(order: str) -> str:
+        cache = tmp_path / order
+        cache.mkdir()
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+        return subprocess.run([sys.executable, "-c", _BITS_OF_TANH, order], env=env, cwd=root,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    assert checksum("alone-first") == checksum("kernel-first")
