@@ -108,8 +108,31 @@ def published_table(data: FigureData) -> list[PublishedRow]:
     return out
 
 
-def format_table(rows: Sequence[PublishedRow], steps: Sequence[int] | None = None) -> str:
+def _curve_name(r: PublishedRow) -> str:
+    unit = r.units if not r.units.isdigit() else f"unit {r.units}"
+    return " ".join(x for x in (r.method, r.direction, unit) if x)
+
+
+def _value(x: float, se: float) -> str:
+    return f"{x:.4f}" if not se > 0 else f"{x:.4f} ± {se:.4f}"
+
+
+def format_table(rows: Sequence[PublishedRow], steps: Sequence[int] | None = None, *,
+                 wide: bool = False) -> str:
     """A markdown table of :func:`published_table` rows (optionally only some steps).
+
+    Parameters
+    ----------
+    rows : sequence of PublishedRow
+    steps : sequence of int, optional
+        Keep these steps only.
+    wide : bool
+        One row per curve and one column per step, each cell "published / package" (standard
+        errors left out), instead of one row per point.
+
+    Returns
+    -------
+    str
 
     Examples
     --------
@@ -118,16 +141,28 @@ def format_table(rows: Sequence[PublishedRow], steps: Sequence[int] | None = Non
     | panel | curve | t | published | package | package - published |
     |---|---|---|---|---|---|
     | tanh | dmft unit 0 | 6 | 0.5262 | 0.5049 ± 0.0007 | -0.0213 |
+    >>> print(format_table([row], wide=True))
+    | panel | curve | t = 6 |
+    |---|---|---|
+    | tanh | dmft unit 0 | 0.5262 / 0.5049 |
     """
+    rows = [r for r in rows if steps is None or r.t in steps]
+    if wide:
+        ts = sorted({r.t for r in rows})
+        curves: dict[tuple, dict[int, PublishedRow]] = {}
+        for r in rows:
+            curves.setdefault((r.panel, _curve_name(r)), {})[r.t] = r
+        lines = ["| panel | curve | " + " | ".join(f"t = {t}" for t in ts) + " |",
+                 "|---|---|" + "---|" * len(ts)]
+        for (panel, name), by_t in curves.items():
+            cells = [f"{by_t[t].published:.4f} / {by_t[t].package:.4f}" if t in by_t else ""
+                     for t in ts]
+            lines.append(f"| {panel} | {name} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
     lines = ["| panel | curve | t | published | package | package - published |",
              "|---|---|---|---|---|---|"]
     for r in rows:
-        if steps is not None and r.t not in steps:
-            continue
-        unit = r.units if not r.units.isdigit() else f"unit {r.units}"
-        curve = " ".join(x for x in (r.method, r.direction, unit) if x)
-        pub = (f"{r.published:.4f}" if np.isnan(r.published_err)
-               else f"{r.published:.4f} ± {r.published_err:.4f}")
-        pkg = f"{r.package:.4f}" if r.package_se == 0 else f"{r.package:.4f} ± {r.package_se:.4f}"
-        lines.append(f"| {r.panel} | {curve} | {r.t} | {pub} | {pkg} | {r.difference:+.4f} |")
+        pub = _value(r.published, r.published_err if not np.isnan(r.published_err) else 0.0)
+        lines.append(f"| {r.panel} | {_curve_name(r)} | {r.t} | {pub} | "
+                     f"{_value(r.package, r.package_se)} | {r.difference:+.4f} |")
     return "\n".join(lines)

@@ -52,10 +52,11 @@ def plot(data: FigureData) -> Figure:
 
     n_rows = len(data.panels)
     n_cols = max(len(r) for r in data.panels)
-    footer = _footer(data)
+    width = max(4.4 * n_cols, 8.0)  # room for the legend and the notes under one panel
+    footer = _footer(data, chars=int(12.5 * width))
     n_lines = footer.count("\n") + 1
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.4 * n_cols, 3.4 * n_rows + 0.8
-                                                      + 0.13 * n_lines), squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(width, 3.4 * n_rows + 0.8 + 0.13 * n_lines),
+                             squeeze=False)
     for i, row in enumerate(data.panels):
         for j in range(n_cols):
             ax = axes[i, j]
@@ -64,18 +65,19 @@ def plot(data: FigureData) -> Figure:
                 continue
             _draw_panel(ax, row[j])
     handles, labels = _legend_entries(fig)
-    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 5),
-               fontsize="small", frameon=False, bbox_to_anchor=(0.5, 1.0))
+    ncol = min(len(labels), max(3, int(width / 2.6)))
+    fig.legend(handles, labels, loc="upper center", ncol=ncol, fontsize="small", frameon=False,
+               bbox_to_anchor=(0.5, 1.0))
     fig.text(0.5, 0.005, footer, ha="center", va="bottom", fontsize="x-small")
     height = fig.get_size_inches()[1]
-    top = 1.0 - (0.35 + 0.2 * ((len(labels) - 1) // 5)) / height
+    top = 1.0 - (0.35 + 0.2 * ((len(labels) - 1) // ncol)) / height
     fig.tight_layout(rect=(0, (0.15 + 0.13 * n_lines) / height, 1, top))
     return fig
 
 
-def _footer(data: FigureData) -> str:
-    lines = [_wrap(f"{data.title}: {data.params}", 170)]
-    lines += [_wrap(f"Note: {note}", 170) for note in data.notes]
+def _footer(data: FigureData, chars: int) -> str:
+    lines = [_wrap(f"{data.title}: {data.params}", chars)]
+    lines += [_wrap(f"Note: {note}", chars) for note in data.notes]
     return "\n".join(lines)
 
 
