@@ -40,13 +40,6 @@ _TITLES = {"sequential": "sequential: the same n samples, same order, every epoc
            "fresh": "fresh samples (online SGD)"}
 
 
-def _epoch_kernel():
-    """The simulator's sequential small-block GD kernel (blocks of one sample here)."""
-    from solvers.finite_d import _cyclic_small_block_steps
-
-    return _cyclic_small_block_steps
-
-
 def _initial_weights(problem: Problem, d: int, rng: np.random.Generator):
     """Teacher (K, d) with W* W*^T / d = I and student (P, d) with overlaps M_0, Q_0."""
     P, K = problem.P, problem.K
@@ -72,7 +65,8 @@ def _one_run(problem: Problem, d: int, n: int, epochs: int, order: str, marks: n
              rng: np.random.Generator, M_run: np.ndarray, Q_run: np.ndarray) -> None:
     """One run: fills M_run (points, P, K) and Q_run (points, P, P) at the marked steps of
     every epoch (marks: steps within an epoch, 0 < marks <= n)."""
-    kernel = _epoch_kernel()
+    from solvers.numerics.gd import small_block_steps  # the simulator's sequential kernel
+
     sig, dsig, _ = problem.activation.cfuncs()
     Wstar, W = _initial_weights(problem, d, rng)
     X, y, Z = _data(problem, n, Wstar, rng)
@@ -88,8 +82,8 @@ def _one_run(problem: Problem, d: int, n: int, epochs: int, order: str, marks: n
             Xe, ye, Ze = _data(problem, n, Wstar, rng)
         else:
             Xe, ye, Ze = X, y, Z
-        stop = kernel(Xe, ye, Ze, Wstar, W, problem.a, sig, dsig, problem.eta, problem.lam,
-                      starts, 0, n + 1, M_out, Q_out)
+        stop = small_block_steps((Xe, ye, Ze, Wstar), W, problem.a, sig, dsig,
+                                 (problem.eta, problem.lam), starts, (0, n + 1), (M_out, Q_out))
         if stop < n + 1:
             raise DivergenceError(f"size-1 SGD diverged at step {stop} of epoch {e + 1} "
                                   f"(d={d}, eta={problem.eta}); reduce eta", stop, None)

@@ -17,23 +17,14 @@ import numpy as np
 
 from ..problem import Problem
 from ..schedules import Bernoulli, Cyclic
-from ..targets import Target
 from .data import METHODS, FigureData, Sizes
 from .overlaps import orthogonal_direction, signed_panel
 from .published_data import published_curves
 from .sizes import resolve_sizes
 from .solving import solve_all
 
-__all__ = ["STAIRCASE_2", "PanelSetting", "FIG1_PANELS", "FIG2_PANELS", "fig1", "fig2", "fig3",
+__all__ = ["PanelSetting", "FIG1_PANELS", "FIG2_PANELS", "fig1", "fig2", "fig3",
            "fig4", "panel_settings", "signs"]
-
-
-def _staircase_2(z: np.ndarray) -> np.ndarray:
-    return z[0] + 2.0 * z[0] * z[1]
-
-
-STAIRCASE_2 = Target(_staircase_2, K=2, name="z1+2z1z2")
-"""g*(z) = z1 + 2 z1 z2, the target of Fig. 2's left panel."""
 
 
 def signs(P: int, scale: float = 1.0) -> np.ndarray:
@@ -107,7 +98,7 @@ def _fig2_problem(key: str, T: int) -> PanelSetting:
     if key == "staircase":
         return PanelSetting(
             key, "g* = z1 + 2 z1 z2",
-            Problem(target=STAIRCASE_2, P=8, activation="relu", alpha=5.0, eta=0.1, T=T,
+            Problem(target="staircase2", P=8, activation="relu", alpha=5.0, eta=0.1, T=T,
                     a=signs(8, 1 / math.sqrt(8))),
             "left: caption z1 + z1 z2 and n = 3d; run z1 + 2 z1 z2 and n = 5d (with z1 + z1 z2 "
             "no setting fits the published curves)")
