@@ -56,7 +56,7 @@ def expect_gz(g, n: int = 120) -> float:
 @pytest.fixture(scope="module")
 def fig1_theory():
     sizes = F.Sizes(samples=10**6, d=50, seeds=2)
-    return F.fig1(sizes, methods=("dmft", "one-pass"), progress=False)
+    return F.fig1(sizes, caption_settings=True, methods=("dmft", "one-pass"), progress=False)
 
 
 @pytest.mark.parametrize("target, g", [
@@ -102,7 +102,8 @@ def test_fig1_tanh_learned_by_both(fig1_theory):
 @pytest.fixture(scope="module")
 def fig2_theory():
     sizes = F.Sizes(samples=2 * 10**6, d=50, seeds=2)
-    return F.fig2(sizes, cases=(("tanh-he1-he3", 2),), methods=("dmft", "one-pass"),
+    return F.fig2(sizes, caption_settings=True, cases=(("tanh-he1-he3", 2),),
+                  methods=("dmft", "one-pass"),
                   progress=False)
 
 
@@ -127,7 +128,8 @@ def test_fig2_both_learn_along_c1(fig2_theory):
 # ----------------------------------------------------------------------------- Fig. 3
 @pytest.fixture(scope="module")
 def fig3_multipass():
-    return F.fig3(F.Sizes(samples=10**6, d=50, seeds=2), methods=("dmft",), progress=False)
+    return F.fig3(F.Sizes(samples=10**6, d=50, seeds=2), caption_settings=True, methods=("dmft",),
+                  progress=False)
 
 
 def test_fig3_only_z4_grows(fig3_multipass):
@@ -143,7 +145,8 @@ def test_fig3_only_z4_grows(fig3_multipass):
 # ----------------------------------------------------------------------------- Fig. 4
 @pytest.fixture(scope="module")
 def fig4_multipass():
-    return F.fig4(F.Sizes(samples=5 * 10**5, d=50, seeds=2), epochs=2, T_bernoulli=7,
+    return F.fig4(F.Sizes(samples=5 * 10**5, d=50, seeds=2), caption_settings=True, epochs=2,
+                  T_bernoulli=7,
                   methods=("dmft",), progress=False)
 
 
@@ -281,13 +284,16 @@ def test_bad_methods_and_directions():
 def test_plot_and_save_roundtrip(tmp_path):
     pytest.importorskip("matplotlib")
     data = F.fig1(F.Sizes(samples=4096, d=40, seeds=2), targets=("he3",), progress=False)
-    assert set(data.panel("g* = he3").series) == set(F.METHODS)
+    assert set(data.panel("he3").series) == set(F.METHODS)
     fig = data.plot()
     png = tmp_path / "fig.png"
     fig.savefig(png)
     assert png.stat().st_size > 10_000
     texts = " ".join(t.get_text() for t in fig.texts).replace("\n", " ")
     assert "eta = 0.1" in texts and "d = 40" in texts  # parameters printed on the figure
+    assert "erf" in texts and "Note: caption: ReLU" in texts  # where the run leaves the caption
+    legend = " ".join(t.get_text() for leg in fig.legends for t in leg.get_texts())
+    assert "published" in legend
     path = tmp_path / "fig.h5"
     data.save(path)
     with h5py.File(path, "r") as f:
@@ -306,12 +312,21 @@ def test_make_figure_cli(tmp_path):
     assert out.stat().st_size > 10_000
     with h5py.File(tmp_path / "f.h5", "r") as f:
         assert {"tanh", "he3", "he4"} <= set(f)
+        assert dmft.io.read_group(f["tanh/dmft"]).problem.activation.name == "erf"
+        assert "caption: ReLU" in f.attrs["notes"]
+    rc = main(["figure", "fig1", "--caption-settings", "--out", str(out), "--samples", "4096",
+               "--d", "30", "--seeds", "2", "--quiet", "--data", str(tmp_path / "c.h5")])
+    assert rc == 0
+    with h5py.File(tmp_path / "c.h5", "r") as f:
+        assert "caption settings" in f.attrs["notes"]
+        assert dmft.io.read_group(f["tanh/dmft"]).problem.activation.name == "relu"
 
 
 # ----------------------------------------------------------------------------- slow versions
 @pytest.mark.slow
 def test_fig1_simulations_support_the_claims():
-    data = F.fig1(F.Sizes(samples=4 * 10**6, d=2000, seeds=16), progress=False)
+    data = F.fig1(F.Sizes(samples=4 * 10**6, d=2000, seeds=16), caption_settings=True,
+                  progress=False)
     for target in ("tanh", "he3", "he4"):
         rep = dmft.compare(data.trajectories[f"{target}/dmft"],
                            data.trajectories[f"{target}/sim"])
@@ -324,7 +339,8 @@ def test_fig1_simulations_support_the_claims():
 
 @pytest.mark.slow
 def test_fig3_one_pass_and_simulations():
-    data = F.fig3(F.Sizes(samples=2 * 10**6, d=2000, seeds=16), progress=False)
+    data = F.fig3(F.Sizes(samples=2 * 10**6, d=2000, seeds=16), caption_settings=True,
+                  progress=False)
     z4, z123 = data.panel("along z4"), data.panel("along z1, z2, z3")
     op = z4.series["one-pass"]
     assert_zero(op.parts[1:], op.parts_se[1:], "one-pass z4 overlap")
@@ -338,7 +354,7 @@ def test_fig3_one_pass_and_simulations():
 
 @pytest.mark.slow
 def test_fig4_default_size():
-    data = F.fig4(progress=False)
+    data = F.fig4(caption_settings=True, progress=False)
     cyc = data.panel("cyclic: along z4")
     dm, op = cyc.series["dmft"], cyc.series["one-pass"]
     assert_zero(dm.parts[1:6], dm.parts_se[1:6], "cyclic z4 in the first epoch", dof=DMFT_DOF)

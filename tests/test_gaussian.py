@@ -312,6 +312,7 @@ def test_first_hermite_polynomial_and_symmetric_targets():
     assert abs(dmft.first_hermite("he4")[0]) < 1e-12
     np.testing.assert_allclose(dmft.first_hermite("linear"), [1.0], atol=1e-12)
     np.testing.assert_allclose(dmft.first_hermite("staircase"), [1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(dmft.first_hermite("staircase2"), [1.0, 0.0], atol=1e-12)
     np.testing.assert_allclose(dmft.first_hermite("z1z2z3-he3"), np.zeros(4), atol=1e-12)
     # tanh: E[tanh(z) z] = E[1 - tanh(z)^2] (Stein), by quad
     ref = integrate.quad(lambda z: (1 - np.tanh(z) ** 2) * phi(z), -12, 12, epsabs=1e-14)[0]

@@ -368,6 +368,7 @@ _TARGET_FORMULAS = {
     "tanh-he1-he3": (2, lambda z: np.tanh(z[0] + z[1] ** 3 - 3 * z[1])),
     "tanh-sum": (2, lambda z: np.tanh(z[0]) + np.tanh(z[1])),
     "z1z2z3-he3": (4, lambda z: z[0] * z[1] * z[2] + z[3] ** 3 - 3 * z[3]),
+    "staircase2": (2, lambda z: z[0] + 2 * z[0] * z[1]),
 }
 
 

@@ -76,6 +76,8 @@ class Series:
     parts, parts_se : ndarray, shape (n, P * n_dir)
         The averaged overlaps o_ji M_t[j] . u_i (column j * n_dir + i) and their standard
         errors (see :func:`oriented_overlap`).
+    text : str
+        Legend label ("" for the method's default).
     """
 
     method: str
@@ -84,20 +86,56 @@ class Series:
     se: np.ndarray
     parts: np.ndarray
     parts_se: np.ndarray
+    text: str = ""
 
     @property
     def label(self) -> str:
-        return _LABELS.get(self.method, self.method)
+        """``text`` if set, else the method's name."""
+        return self.text or _LABELS.get(self.method, self.method)
 
 
 @dataclass(eq=False)
 class Panel:
-    """One axes: a title, axis labels and a curve per method."""
+    """One axes: a title, axis labels and a curve per method.
+
+    Attributes
+    ----------
+    title, ylabel, xlabel : str
+    series : dict of str -> Series
+        Keyed by method (:data:`METHODS`).
+    key : str
+        Identifier of the panel (the published panel it reproduces, e.g. ``"he3"``,
+        ``"staircase/along"``, ``"cyclic"``; ``""`` when none).
+    settings : str
+        The panel's own settings, printed under its title ("" when the figure's are shared).
+    per_unit : bool
+        Draw one curve per hidden unit and direction (``Series.parts``, signed) instead of the
+        mean ``Series.y``.
+    directions : list of str
+        Names of the directions of ``Series.parts`` (column ``j * len(directions) + i``).
+    x_scale : float
+        x = t / x_scale (e.g. 5 for epochs of 5 steps).
+    published : list of PublishedCurve
+        The paper's curves for this panel (drawn faintly, labelled "published").
+    theory_note : str
+        Why a theory curve is drawn only where it is (Fig. 5), "" otherwise.
+    a : ndarray of shape (P,), or None
+        The second layer of the units of a per-unit panel (which units a published curve of a
+        sign class stands for).
+    """
 
     title: str
     ylabel: str
     xlabel: str
     series: dict[str, Series] = field(default_factory=dict)
+    key: str = ""
+    settings: str = ""
+    per_unit: bool = False
+    directions: list[str] = field(default_factory=list)
+    x_scale: float = 1.0
+    published: list = field(default_factory=list)
+    theory_note: str = ""
+    a: np.ndarray | None = None
 
 
 @dataclass(eq=False)
@@ -107,7 +145,7 @@ class FigureData:
     Attributes
     ----------
     name : str
-        ``"fig1"`` ... ``"fig4"`` or ``"run"``.
+        ``"fig1"`` ... ``"fig5"`` or ``"run"``.
     title : str
     params : str
         Parameters printed on the figure.
@@ -115,6 +153,8 @@ class FigureData:
         Rows of panels.
     trajectories : dict of str -> Trajectory
         Keyed ``"<case>/<method>"``, e.g. ``"he3/dmft"``.
+    notes : list of str
+        Where the run differs from the paper's caption (printed on the figure).
 
     Examples
     --------
@@ -129,14 +169,15 @@ class FigureData:
     params: str
     panels: list[list[Panel]]
     trajectories: dict[str, Trajectory] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def panel(self, title: str) -> Panel:
-        """The panel with this title (ValueError if none)."""
+        """The panel with this title or key (ValueError if none)."""
         for row in self.panels:
             for p in row:
-                if p.title == title:
+                if title in (p.title, p.key):
                     return p
-        titles = [p.title for row in self.panels for p in row]
+        titles = [p.key or p.title for row in self.panels for p in row]
         raise ValueError(f"no panel titled {title!r}; panels: {titles}")
 
     def plot(self) -> Figure:
@@ -152,5 +193,6 @@ class FigureData:
         with atomic_h5file(path) as f:
             f.attrs["figure"] = self.name
             f.attrs["params"] = self.params
+            f.attrs["notes"] = "\n".join(self.notes)
             for key, traj in self.trajectories.items():
                 write_group(f.create_group(key), traj)

@@ -1,6 +1,8 @@
-"""The plotted quantity: oriented overlaps of trajectories with directions of R^K.
+"""The plotted quantities: overlaps of trajectories with directions of R^K.
 
-A panel shows the mean over hidden units j (and over its unit directions u) of ``o_j M_t[j] . u``,
+The published panels (:func:`signed_panel`) show the raw signed overlap ``M_t[j] . u`` of every
+hidden unit j, as the paper draws it. The caption-faithful versions (:func:`overlap_panels`)
+show the mean over hidden units j (and over its unit directions u) of ``o_j M_t[j] . u``,
 the sign o_j = +-1 shared by the units of one class (a_j > 0 or a_j < 0) and chosen so that the
 class's multi-pass DMFT overlap ends >= 0: a learned direction shows as a positive curve, an
 unlearned one as a curve around zero, without the bias of |M| at finite d (see "What is
@@ -18,7 +20,8 @@ from ..stats import mean_se
 from ..trajectory import Trajectory
 from .data import METHODS, Panel, Series
 
-__all__ = ["orientation", "oriented_overlap", "orthogonal_direction", "overlap_panels"]
+__all__ = ["orientation", "oriented_overlap", "orthogonal_direction", "overlap_panels",
+           "signed_panel"]
 
 
 def _unit_rows(directions, K: int) -> np.ndarray:
@@ -186,3 +189,55 @@ def overlap_panels(trajectories: Mapping[str, Trajectory],
                   for m in METHODS if m in trajectories}
         panels.append(Panel(title=title, ylabel=ylabel, xlabel=xlabel, series=series))
     return panels
+
+
+def signed_panel(trajectories: Mapping[str, Trajectory],
+                 directions: Sequence[tuple[str, ArrayLike]], *, title: str, ylabel: str,
+                 xlabel: str = "step t", x_scale: float = 1.0, sign: float = 1.0,
+                 **panel_fields) -> Panel:
+    """A per-unit panel: the signed overlap ``sign * M_t[j] . u_i`` of every hidden unit j with
+    every direction u_i, for every method (not oriented, not averaged, not normalised).
+
+    Parameters
+    ----------
+    trajectories : dict of method -> Trajectory
+        Keys among :data:`METHODS`.
+    directions : sequence of (name, vector)
+        The directions u_i of R^K (normalised here) and their names.
+    title, ylabel, xlabel : str
+    x_scale : float
+        x = t / x_scale.
+    sign : float
+        +1, or -1 where the paper draws -M (Fig. 1's He3 panel).
+    **panel_fields
+        Further :class:`Panel` fields (``key``, ``settings``, ``published``, ...).
+
+    Returns
+    -------
+    Panel
+        ``per_unit=True``; ``Series.parts[:, j * n_dir + i]`` is unit j along direction i,
+        ``Series.y`` their mean.
+
+    Examples
+    --------
+    >>> import dmft
+    >>> prob = dmft.Problem(target="tanh-sum", P=2, activation="relu", T=2)
+    >>> M = np.array([np.zeros((2, 2)), [[0.3, 0.1], [-0.2, 0.0]]])  # (T, P, K)
+    >>> traj = dmft.Trajectory(problem=prob, M=M, M_se=np.full_like(M, 0.01),
+    ...                        Q=np.tile(np.eye(2), (2, 1, 1)), e_train=np.zeros(2),
+    ...                        e_gen=np.zeros(2))
+    >>> panel = signed_panel({"dmft": traj}, [("z1", [1.0, 0.0])], title="z1", ylabel="M")
+    >>> panel.series["dmft"].parts[-1].tolist()  # unit 1 keeps its sign
+    [0.3, -0.2]
+    """
+    names = [name for name, _ in directions]
+    problem = next(iter(trajectories.values())).problem
+    U = np.stack([_unit_rows(v, problem.K)[0] for _, v in directions])
+    series = {}
+    for method in METHODS:
+        if method in trajectories:
+            traj = trajectories[method]
+            signs = np.full((traj.problem.P, len(names)), float(sign))
+            series[method] = _series(method, traj, U, signs, x_scale)
+    return Panel(title=title, ylabel=ylabel, xlabel=xlabel, series=series, per_unit=True,
+                 directions=names, x_scale=x_scale, a=np.array(problem.a), **panel_fields)

@@ -27,6 +27,7 @@ from .teachers import (
     he3_rows,
     he4_rows,
     linear_rows,
+    staircase2_rows,
     staircase_rows,
     tanh_he1_he3_rows,
     tanh_rows,
@@ -221,6 +222,7 @@ TEACHER_TABLE = CodeTable(
         TeacherEntry("tanh-he1-he3", 2, tanh_he1_he3_rows, "tanh(z1 + z2^3 - 3 z2)"),
         TeacherEntry("tanh-sum", 2, tanh_sum_rows, "tanh(z1) + tanh(z2)"),
         TeacherEntry("z1z2z3-he3", 4, z1z2z3_he3_rows, "z1 z2 z3 + He3(z4)"),
+        TeacherEntry("staircase2", 2, staircase2_rows, "z1 + 2 z1 z2"),  # Fig. 2 left
     ],
     jit=lambda entry: (entry.rows,),  # already numba functions
 )

@@ -15,7 +15,7 @@ import numba
 from .vmath import tanh
 
 __all__ = ["linear_rows", "tanh_rows", "he2_rows", "he3_rows", "he4_rows", "staircase_rows",
-           "tanh_he1_he3_rows", "tanh_sum_rows", "z1z2z3_he3_rows"]
+           "tanh_he1_he3_rows", "tanh_sum_rows", "z1z2z3_he3_rows", "staircase2_rows"]
 
 # labels are computed without finite-math assumptions; "contract" lets LLVM fuse x * y + c.
 # Inner loops index 1-D views of z's rows (z[q, lo + i] would defeat the vectoriser).
@@ -70,6 +70,14 @@ def staircase_rows(z, lo, n, out):
     o, z0, z1 = out[lo:lo + n], z[0, lo:lo + n], z[1, lo:lo + n]
     for i in range(n):
         o[i] = z0[i] + z0[i] * z1[i]
+
+
+@numba.njit(**_FLAGS)
+def staircase2_rows(z, lo, n, out):
+    """z1 + 2 z1 z2"""
+    o, z0, z1 = out[lo:lo + n], z[0, lo:lo + n], z[1, lo:lo + n]
+    for i in range(n):
+        o[i] = z0[i] + 2.0 * (z0[i] * z1[i])
 
 
 @numba.njit(**_FLAGS)
