@@ -52,3 +52,13 @@ def test_flow_dmft_matches_simulations_extrapolated_in_1_over_d(case, temperatur
             for d, seeds in ((1000, 16), (2000, 8), (4000, 4))]
     report = dmft.compare(traj, dmft.extrapolate(sims), observables=("M", "Q"))
     assert report.passed, str(report)
+
+
+def test_flow_dmft_stein_and_pathwise_agree_for_tanh_at_temperature():
+    flow = dmft.Problem(target="tanh-he1-he3", P=2, activation="tanh", dynamics="flow",
+                        t_max=1.0, temperature=0.05)
+    stein = dmft.solve(flow, samples=2**16, seed=0, dt=0.1, progress=False)
+    pathwise = dmft.solve(flow, samples=2**16, seed=1, dt=0.1, estimator="pathwise",
+                          progress=False)
+    report = dmft.compare(stein, pathwise, observables=("M", "Q", "e_train"))
+    assert report.passed, str(report)

@@ -166,8 +166,8 @@ def flow(sizes: Sizes | None = None, *, full: bool = False, caption_settings: bo
     """Gradient flow: multi-pass (DMFT, simulations) against population gradient flow.
 
     Not a figure of the paper: it tests the paper's expectation (section 2) that gradient flow
-    learns what one-pass methods cannot (:func:`dmft.figures.flow.flow`; ``caption_settings``
-    changes nothing).
+    learns what one-pass methods cannot (:func:`dmft.figures.gradient_flow.flow`;
+    ``caption_settings`` changes nothing).
 
     Parameters
     ----------
@@ -185,7 +185,7 @@ def flow(sizes: Sizes | None = None, *, full: bool = False, caption_settings: bo
     --------
     >>> data = flow(Sizes(samples=10**5, d=200, seeds=4), t_max=2.0)  # doctest: +SKIP
     """
-    from .flow import flow as flow_figure
+    from .gradient_flow import flow as flow_figure
 
     return flow_figure(sizes, full=full, **options)
 
