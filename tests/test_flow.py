@@ -211,3 +211,20 @@ def test_population_flow_is_the_small_eta_limit_of_the_onepass_recursion():
                         method="one-pass")
         gaps.append(np.abs(gd.at_times(ode.time).M - ode.M).max())
     assert 1.7 < gaps[0] / gaps[1] < 2.3  # first order in eta: the ODE is the limit
+
+
+# ---------------------------------------------------------------------------- command line
+def test_cli_simulates_flow_and_names_a_wrong_eta(tmp_path, capsys):
+    from dmft.cli import main
+
+    out = tmp_path / "flow.h5"
+    code = main(["simulate", "--target", "he3", "--P", "1", "--dynamics", "flow", "--t-max",
+                 "0.5", "--dt", "0.25", "--temperature", "0.1", "--d", "100", "--seeds", "2",
+                 "--out", str(out), "--quiet"])
+    assert code == 0 and "t=0.25" in capsys.readouterr().out
+    traj = dmft.load(out)
+    np.testing.assert_allclose(traj.time, [0.0, 0.25, 0.5])
+    assert traj.problem.temperature == 0.1 and traj.provenance["integrator"] == "stochastic Heun"
+    code = main(["solve", "--dynamics", "flow", "--t-max", "1", "--eta", "0.1", "--quiet",
+                 "--out", str(tmp_path / "x.h5")])
+    assert code != 0 and "eta" in capsys.readouterr().err
