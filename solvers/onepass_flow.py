@@ -9,7 +9,9 @@ With a fresh batch of n = alpha d samples per step of size eta, the one-pass rec
 (the eta^2 terms of the recursion vanish; tau the temperature). The expectations are those of
 the one-pass step (:func:`solvers.onepass.onepass_expectations`, the same quadrature or QMC
 rules); the ODE is integrated by the classical fourth-order Runge-Kutta method with
-``substeps`` steps per reported interval dt.
+``substeps`` steps per reported interval dt. Where the student's part orthogonal to the teacher
+dies out (Q - M M^T -> 0), an RK4 stage can leave the PSD cone by a rounding-sized amount; such
+negative eigenvalues of Q - M M^T are set to 0 (:func:`feasible`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,22 @@ def flow_rhs(problem: Problem, E: dict, M: np.ndarray, Q: np.ndarray):
     return dM, 0.5 * (dQ + dQ.T)
 
 
+def feasible(M: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """Q with the negative eigenvalues of Q - M M^T (rounding or integration error where the
+    student's part orthogonal to the teacher dies out) set to 0; Q itself if there are none.
+
+    Examples
+    --------
+    >>> feasible(np.array([[1.0]]), np.array([[1.0 - 1e-9]]))
+    array([[1.]])
+    """
+    perp = Q - M @ M.T
+    w, V = np.linalg.eigh(0.5 * (perp + perp.T))
+    if w.min() >= 0:
+        return Q
+    return M @ M.T + (V * np.clip(w, 0.0, None)) @ V.T
+
+
 def population_flow(problem: Problem, dt: float, substeps: int, opts: G.QuadratureOptions,
                     qmc_rule, expectations, progress=None):
     """Integrate population gradient flow; same outputs as the one-pass recursion.
@@ -76,6 +94,7 @@ def population_flow(problem: Problem, dt: float, substeps: int, opts: G.Quadratu
     desc, nodes = "", 0
 
     def rhs(m, q):
+        q = feasible(m, q) if np.all(np.isfinite(q)) and np.all(np.isfinite(m)) else q
         return flow_rhs(problem, expectations(problem, m, q, opts, qmc_rule), m, q)
 
     for k in range(T):
@@ -105,4 +124,5 @@ def population_flow(problem: Problem, dt: float, substeps: int, opts: G.Quadratu
         M[k + 1], Q[k + 1] = m, 0.5 * (q + q.T)
         if not (np.all(np.isfinite(M[k + 1])) and np.all(np.isfinite(Q[k + 1]))):
             return M, Q, loss, desc, nodes, k + 1, "the overlaps are no longer finite"
+        Q[k + 1] = feasible(M[k + 1], Q[k + 1])
     return M, Q, loss, desc, nodes, None, ""
