@@ -41,6 +41,7 @@ def test_discrete_dmft_at_small_eta_extrapolates_to_the_flow_solver(temperature)
     limit = _combine(discrete, (1 / 3, -2.0, 8 / 3), flow, times)
     traj = dmft.solve(flow, samples=2**16, seed=0, dt=0.05, progress=False).at_times(times)
     report = dmft.compare(traj, limit, observables=("M", "Q", "e_train"))
+    print(f"max |z| (normal-equivalent) {report.max_abs_z_equiv:.2f} <= {report.z_crit:.2f}")
     assert report.passed, str(report)
 
 
@@ -51,6 +52,7 @@ def test_flow_dmft_matches_simulations_extrapolated_in_1_over_d(case, temperatur
     sims = [dmft.simulate(flow, d=d, seeds=seeds, seed=1, dt=0.1, progress=False)
             for d, seeds in ((1000, 16), (2000, 8), (4000, 4))]
     report = dmft.compare(traj, dmft.extrapolate(sims), observables=("M", "Q"))
+    print(f"max |z| (normal-equivalent) {report.max_abs_z_equiv:.2f} <= {report.z_crit:.2f}")
     assert report.passed, str(report)
 
 
@@ -61,4 +63,5 @@ def test_flow_dmft_stein_and_pathwise_agree_for_tanh_at_temperature():
     pathwise = dmft.solve(flow, samples=2**16, seed=1, dt=0.1, estimator="pathwise",
                           progress=False)
     report = dmft.compare(stein, pathwise, observables=("M", "Q", "e_train"))
+    print(f"max |z| (normal-equivalent) {report.max_abs_z_equiv:.2f} <= {report.z_crit:.2f}")
     assert report.passed, str(report)
