@@ -66,6 +66,12 @@ def _onepass() -> Callable[..., Trajectory]:
     return solve_onepass
 
 
+def _flow_dmft() -> Callable[..., Trajectory]:
+    from solvers.flow_dmft import solve_flow_dmft
+
+    return solve_flow_dmft
+
+
 def _finite_d() -> Callable[..., Trajectory]:
     from solvers.finite_d import simulate_finite_d
 
@@ -79,6 +85,9 @@ METHODS: dict[str, Method] = {
                        "deterministic fresh-batch theory (docs/theory/one-pass.md)"),
     "simulate": Method("simulate", _finite_d,
                        "finite-d gradient descent, mean and standard error over seeds"),
+    "dmft-flow": Method("dmft-flow", _flow_dmft,
+                        "multi-pass DMFT of gradient flow, second order in dt "
+                        "(docs/theory/flow.md)"),
 }
 # the methods of the high-dimensional theory, i.e. the ``method=`` values of :func:`solve`
 THEORIES = ("dmft", "one-pass")
@@ -89,13 +98,14 @@ def method_for(problem: Problem, method: str) -> Method:
 
     ``"simulate"`` is the finite-d simulator whatever the schedule. Of the theories,
     ``"one-pass"``, and ``"dmft"`` on a one-pass schedule (where the multi-pass DMFT and the
-    one-pass theory coincide), are the one-pass theory; ``"dmft"`` otherwise is the multi-pass
-    DMFT.
+    one-pass theory coincide), are the one-pass theory (population gradient flow for
+    ``dynamics="flow"``); ``"dmft"`` otherwise is the multi-pass DMFT (``"dmft-flow"`` for
+    ``dynamics="flow"``).
 
     Parameters
     ----------
     problem : Problem
-    method : {"dmft", "one-pass", "simulate"}
+    method : {"dmft", "one-pass", "simulate", "dmft-flow"}
 
     Returns
     -------
@@ -112,7 +122,7 @@ def method_for(problem: Problem, method: str) -> Method:
         return METHODS["simulate"]
     if method == "one-pass" or isinstance(problem.schedule, OnePass):
         return METHODS["one-pass"]
-    return METHODS["dmft"]
+    return METHODS["dmft-flow" if problem.is_flow or method == "dmft-flow" else "dmft"]
 
 
 def _check_problem(problem) -> None:
@@ -135,6 +145,8 @@ def solve(problem: Problem, method: str = "dmft", **options) -> Trajectory:
         Passed to the solver: for ``"dmft"`` ``samples``, ``seed``, ``estimator``
         (``"stein"`` | ``"pathwise"``), ``replicas``, ``progress``...; see
         :func:`solvers.multipass.solve_multipass` and :func:`solvers.onepass.solve_onepass`.
+        For ``dynamics="flow"`` problems also ``dt``, the time step of the grid t = k dt
+        (:func:`solvers.flow_dmft.solve_flow_dmft`; population flow for ``"one-pass"``).
 
     Returns
     -------

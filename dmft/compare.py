@@ -26,7 +26,7 @@ from .stats import (
     welch_dof,
     z_scores,
 )
-from .trajectory import OBSERVABLES, Trajectory
+from .trajectory import OBSERVABLES, Trajectory, matching_indices
 
 __all__ = ["Report", "compare", "extrapolate"]
 
@@ -400,6 +400,8 @@ def compare(
     diffs = problem_differences(pa, pb)
     if diffs:
         notes.append("the problems differ: " + "; ".join(diffs))
+    if pa.is_flow or pb.is_flow:
+        a, b = _on_common_times(a, b, notes)
     T = min(a.T, b.T)
     if a.T != b.T:
         notes.append(f"T differs ({a.T} vs {b.T}): compared on the common prefix t < {T}")
@@ -458,6 +460,20 @@ def compare(
         max_abs_z_equiv=max_abs_z_equiv, argmax=argmax, n_exact=n_exact,
         n_nonfinite=n_nonfinite, passed=passed, notes=notes,
     )
+
+
+def _on_common_times(a: Trajectory, b: Trajectory, notes: list) -> tuple[Trajectory, Trajectory]:
+    """Gradient flow on different grids (dt): both restricted to the times they share."""
+    n = min(a.T, b.T)
+    if np.allclose(a.time[:n], b.time[:n], rtol=1e-9, atol=1e-12):
+        return a, b
+    shared = [t for t in a.time if matching_indices(b.time, np.array([t])) is not None]
+    if not shared:
+        raise ValueError(f"the two trajectories share no time point (times {a.time[:4]}... "
+                         f"and {b.time[:4]}...)")
+    notes.append(f"time grids differ (steps {np.diff(a.time[:2])} vs {np.diff(b.time[:2])}): "
+                 f"compared at the {len(shared)} shared times")
+    return a.at_times(shared), b.at_times(shared)
 
 
 def _dof(name: str, value, traj: Trajectory) -> float:

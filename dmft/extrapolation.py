@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .trajectory import OBSERVABLES, Trajectory, base_provenance
+from .trajectory import OBSERVABLES, Trajectory, base_provenance, problem_until
 
 __all__ = ["extrapolate", "problem_differences"]
 
@@ -16,9 +16,12 @@ _SE_FLOOR_REL = 1e-14
 
 
 def problem_differences(pa, pb) -> list[str]:
-    """``"name: value_a vs value_b"`` for each setting but T in which two problems differ."""
+    """``"name: value_a vs value_b"`` for each setting but the horizon (T, t_max) in which two
+    problems differ (a setting at its default is absent from one dictionary: "default")."""
     da, db = pa.to_dict(), pb.to_dict()
-    return [f"{k}: {da[k]!r} vs {db[k]!r}" for k in da if k != "T" and da[k] != db[k]]
+    keys = list(da) + [k for k in db if k not in da]
+    return [f"{k}: {da.get(k, 'default')!r} vs {db.get(k, 'default')!r}" for k in keys
+            if k not in ("T", "t_max") and da.get(k) != db.get(k)]
 
 
 def extrapolate(simulations: Sequence[Trajectory]) -> Trajectory:
@@ -82,6 +85,11 @@ def extrapolate(simulations: Sequence[Trajectory]) -> Trajectory:
                 + "; ".join(diffs)
             )
     T = min(s.T for s in sims)
+    for i, s in enumerate(sims[1:], start=1):
+        if not np.allclose(s.time[:T], sims[0].time[:T], rtol=1e-9, atol=1e-12):
+            raise ValueError(f"simulations[{i}] has another time grid than simulations[0] "
+                             f"({s.time[:3].tolist()}... vs {sims[0].time[:3].tolist()}...): "
+                             "use Trajectory.at_times to put them on one grid")
     x = 1.0 / np.asarray(ds, dtype=np.float64)
     out, diagnostics = {}, {"fit_dof": len(sims) - 2}
     for name in OBSERVABLES:
@@ -98,8 +106,9 @@ def extrapolate(simulations: Sequence[Trajectory]) -> Trajectory:
         sources=[s.method for s in sims],
         fit="a + b/d, weighted least squares (weights 1/se^2)",
     )
-    problem = ref if ref.T == T else ref.replace(T=T)
-    return Trajectory(problem=problem, provenance=provenance, diagnostics=diagnostics, **out)
+    problem = problem_until(ref, sims[0].time, T)
+    return Trajectory(problem=problem, provenance=provenance, diagnostics=diagnostics,
+                      time=sims[0].time[:T], **out)
 
 
 def _plain(v):

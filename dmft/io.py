@@ -1,13 +1,14 @@
 """HDF5 storage of trajectories: exact round trip, named dimensions, atomic writes.
 
 A trajectory group holds one dataset per array field (``M``, ``M_se``, ..., ``C``, ``R``,
-``Lam`` when present), each with a ``description`` attribute and HDF5 dimension scales
-(``time``, ``unit``, ``direction``, ``unit2``, ``time2``), so netCDF readers such as
-``xarray.open_dataset(path, engine="h5netcdf")`` see named dimensions. Attributes: ``format``,
-``format_version``, ``problem`` and ``provenance`` (JSON), and ``callables`` (JSON: module and
-qualified name of a user target's or activation's functions, so that loading finds them).
-Solver diagnostics live in the subgroup ``diagnostics``. Format version 1 (no dimension
-scales, no ``callables``) is still read.
+``Lam`` when present, ``physical_time``: eta * step or k dt), each with a ``description``
+attribute and HDF5 dimension scales (``time``, ``unit``, ``direction``, ``unit2``,
+``time2``), so netCDF readers such as ``xarray.open_dataset(path, engine="h5netcdf")`` see
+named dimensions. Attributes: ``format``, ``format_version``, ``problem`` and
+``provenance`` (JSON), and ``callables`` (JSON: module and qualified name of a user
+target's or activation's functions, so that loading finds them). Solver diagnostics live in
+the subgroup ``diagnostics``. Format version 1 (no dimension scales, no ``callables``) is
+still read; files without ``physical_time`` get eta * step.
 """
 
 from __future__ import annotations
@@ -139,11 +140,14 @@ def write_group(group: h5py.Group, traj: Trajectory) -> None:
             scale = group.create_dataset(dim, data=values)
             scale.make_scale(dim)
             scale.attrs["description"] = DESCRIPTIONS[dim]
+    arrays["physical_time"] = traj.time  # absent from older files: then eta * step
     for name, values in arrays.items():
         dset = group.create_dataset(name, data=values)
         dset.attrs["description"] = DESCRIPTIONS[name]
         for axis, dim in enumerate(DIMS[name]):
             dset.dims[axis].attach_scale(group[dim])
+        if name != "physical_time" and "time" in DIMS[name]:
+            dset.attrs["coordinates"] = "physical_time"  # a coordinate to netCDF readers
     diag = group.create_group("diagnostics")
     for key, val in traj.diagnostics.items():
         if "/" in str(key):
@@ -299,6 +303,8 @@ def read_group(group: h5py.Group, *, target: Target | None = None,
     target, activation = _user_objects(group, pdict, target, activation)
     problem = Problem.from_dict(pdict, target=target, activation=activation)
     kw = {name: group[name][()] for name in _ARRAYS if name in group}
+    if "physical_time" in group:
+        kw["time"] = group["physical_time"][()]
     diagnostics = {}
     if "diagnostics" in group:
         dg = group["diagnostics"]

@@ -8,13 +8,33 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import Activation, get_activation
-from .schedules import Schedule, get_schedule
+from .schedules import Full, OnePass, Schedule, get_schedule
 from .targets import Target, get_target
 from .validation import integer, real
 
-__all__ = ["Problem", "default_a"]
+__all__ = ["Problem", "default_a", "DYNAMICS", "flow_steps"]
 
 _PSD_TOL = 1e-10
+DYNAMICS = ("gd", "flow")
+
+
+def flow_steps(t_max: float, dt) -> tuple[int, float]:
+    """Number of steps k_max = t_max / dt of a flow grid, and dt as a float.
+
+    Raises ValueError naming dt unless dt > 0 and t_max / dt is an integer within 1e-9.
+
+    Examples
+    --------
+    >>> flow_steps(10.0, 0.05)
+    (200, 0.05)
+    """
+    dt = real("dt", dt, low=0.0, low_open=True)
+    ratio = t_max / dt
+    steps = int(round(ratio))
+    if steps < 1 or abs(ratio - steps) > 1e-9 * max(1.0, ratio):
+        raise ValueError(f"dt={dt!r} must divide t_max={t_max!r} into an integer number >= 1 "
+                         f"of steps (t_max / dt = {ratio:.6g})")
+    return steps, dt
 
 
 def default_a(P: int) -> np.ndarray:
@@ -54,11 +74,12 @@ class Problem:
     alpha : float
         Samples per dimension, n = alpha d, alpha > 0.
     eta : float
-        Learning rate, eta > 0.
+        Learning rate, eta > 0; default 0.2. Not given for ``dynamics="flow"``.
     lam : float
         Ridge (weight decay) strength, lam >= 0.
     T : int
-        Number of time points t = 0..T-1 reported (T - 1 GD steps), T >= 1.
+        Number of time points t = 0..T-1 reported (T - 1 GD steps), T >= 1; default 7. Not
+        given for ``dynamics="flow"`` (the solvers' ``dt`` fixes the grid t = k dt).
     a : array of shape (P,), optional
         Fixed second layer; default alternating +-1/sqrt(P).
     M0 : array of shape (P, K), optional
@@ -69,6 +90,15 @@ class Problem:
         ``"full"``, ``"one-pass"``, ``dmft.Cyclic(n_blocks)`` or ``dmft.Bernoulli(b)``.
     noise : float
         Label-noise variance Delta >= 0 (y = g*(z) + sqrt(Delta) xi); default 0.
+    dynamics : {"gd", "flow"}
+        ``"gd"`` (default): gradient descent with step ``eta`` for T - 1 steps. ``"flow"``:
+        gradient flow dW/dt = -lam W - sum_mu F_mu x_mu^T / sqrt(d), the eta -> 0 limit of GD
+        at time t = eta * step, up to ``t_max`` (docs/theory/flow.md).
+    t_max : float
+        Final time of a flow problem, t_max > 0 (required for, and only for, ``"flow"``).
+    temperature : float
+        Langevin temperature tau >= 0 (default 0): GD adds sqrt(2 eta tau) Xi after each step
+        (Xi a P x d matrix of i.i.d. N(0, 1), fresh each step), flow adds sqrt(2 tau) dB.
 
     Raises
     ------
@@ -88,20 +118,26 @@ class Problem:
     ...                  schedule=dmft.Cyclic(4))
     >>> q.target.name, q.T, str(q.schedule)
     ('product', 7, 'cyclic(4)')
+    >>> f = dmft.Problem(target="he3", P=1, dynamics="flow", t_max=10, temperature=0.01)
+    >>> f.dynamics, f.t_max, f.eta, f.T
+    ('flow', 10.0, None, None)
     """
 
     target: str | Target = "tanh-he1-he3"
     P: int = 2
     activation: str | Activation = "relu"
     alpha: float = 3.0
-    eta: float = 0.2
+    eta: float | None = None
     lam: float = 0.0
-    T: int = 7
+    T: int | None = None
     a: np.ndarray | None = None
     M0: np.ndarray | None = None
     Q0: np.ndarray | None = None
     schedule: Schedule | str = "full"
     noise: float = 0.0
+    dynamics: str = "gd"
+    t_max: float | None = None
+    temperature: float = 0.0
 
     def __post_init__(self) -> None:
         s = object.__setattr__
@@ -109,9 +145,9 @@ class Problem:
         self.target.check()  # a wrong user function fails here, not deep inside a solver
         s(self, "activation", get_activation(self.activation))
         s(self, "P", integer("P", self.P, low=1))
-        s(self, "T", integer("T", self.T, low=1))
+        self._check_dynamics()
         s(self, "alpha", real("alpha", self.alpha, low=0.0, low_open=True))
-        s(self, "eta", real("eta", self.eta, low=0.0, low_open=True))
+        s(self, "temperature", real("temperature", self.temperature, low=0.0))
         s(self, "lam", real("lam", self.lam, low=0.0))
         s(self, "noise", real("noise", self.noise, low=0.0))
         P, K = self.P, self.K
@@ -134,7 +170,64 @@ class Problem:
             )
         s(self, "schedule", get_schedule(self.schedule))
 
+    def _check_dynamics(self) -> None:
+        """dynamics, and the time fields it needs: eta and T for GD, t_max for flow."""
+        s = object.__setattr__
+        if self.dynamics not in DYNAMICS:
+            raise ValueError(f"dynamics must be one of {DYNAMICS}, got {self.dynamics!r}")
+        if self.dynamics == "gd":
+            if self.t_max is not None:
+                raise ValueError(f"t_max={self.t_max!r} is only for dynamics='flow'; GD runs "
+                                 "T - 1 steps of size eta (give T and eta)")
+            s(self, "eta", real("eta", 0.2 if self.eta is None else self.eta, low=0.0,
+                                low_open=True))
+            s(self, "T", integer("T", 7 if self.T is None else self.T, low=1))
+            return
+        given = [name for name in ("eta", "T") if getattr(self, name) is not None]
+        if given:
+            raise ValueError(
+                f"dynamics='flow' is the eta -> 0 limit of GD and takes no {' or '.join(given)} "
+                f"(got {', '.join(f'{k}={getattr(self, k)!r}' for k in given)}): give t_max, "
+                "and the solvers' dt for the time grid"
+            )
+        if self.t_max is None:
+            raise ValueError("dynamics='flow' needs t_max, the final time (> 0)")
+        s(self, "t_max", real("t_max", self.t_max, low=0.0, low_open=True))
+        if not isinstance(get_schedule(self.schedule), (Full, OnePass)):
+            raise ValueError(f"dynamics='flow' needs schedule 'full' (multi-pass gradient "
+                             f"flow) or 'one-pass' (population flow), got {self.schedule!r}")
+
     # ------------------------------------------------------------------ derived quantities
+    @property
+    def is_flow(self) -> bool:
+        """Whether this is a gradient-flow (continuous-time) problem."""
+        return self.dynamics == "flow"
+
+    def times(self, dt: float | None = None) -> np.ndarray:
+        """The reported times: eta * step for GD (step = 0..T-1), k dt (k = 0..t_max/dt) for flow.
+
+        Parameters
+        ----------
+        dt : float, optional
+            Time step of a flow problem (required for, and only for, flow); t_max / dt must be
+            an integer (within 1e-9).
+
+        Examples
+        --------
+        >>> Problem(eta=0.5, T=3).times()
+        array([0. , 0.5, 1. ])
+        >>> Problem(dynamics="flow", t_max=1.0).times(0.25)
+        array([0.  , 0.25, 0.5 , 0.75, 1.  ])
+        """
+        if not self.is_flow:
+            if dt is not None:
+                raise ValueError(f"dt={dt!r} is only for dynamics='flow'; GD's step is eta")
+            return self.eta * np.arange(self.T)
+        if dt is None:
+            raise ValueError("dt is required for the times of a dynamics='flow' problem")
+        steps, dt = flow_steps(self.t_max, dt)
+        return dt * np.arange(steps + 1)
+
     @property
     def K(self) -> int:
         """Number of teacher directions."""
@@ -155,6 +248,11 @@ class Problem:
                     kw.pop(key)
         if "target" in changes and "M0" not in changes:
             kw.pop("M0", None)
+        if changes.get("dynamics", self.dynamics) != self.dynamics:
+            # GD's eta and T are meaningless for flow and flow's t_max for GD
+            for key in ("eta", "T", "t_max"):
+                if key not in changes:
+                    kw.pop(key)
         kw.update(changes)
         for key in ("a", "M0", "Q0"):
             if key in kw and kw[key] is None:
@@ -177,6 +275,10 @@ class Problem:
             "schedule": str(self.schedule),
             "noise": self.noise,
             "K": self.K,
+            # new fields only when they differ from the defaults, so that the dictionaries
+            # (hashes, stored files) of the GD problems are unchanged
+            **({"dynamics": self.dynamics, "t_max": self.t_max} if self.is_flow else {}),
+            **({"temperature": self.temperature} if self.temperature else {}),
         }
 
     @classmethod
@@ -206,5 +308,7 @@ class Problem:
     def __repr__(self) -> str:
         d = self.to_dict()
         keys = ["target", "P", "activation", "alpha", "eta", "lam", "T", "schedule"]
-        extra = [k for k in ("noise",) if d[k]]
+        if self.is_flow:
+            keys = ["target", "P", "activation", "alpha", "dynamics", "t_max", "lam", "schedule"]
+        extra = [k for k in ("noise", "temperature") if d.get(k)]
         return "Problem(" + ", ".join(f"{k}={d[k]!r}" for k in keys + extra) + ")"

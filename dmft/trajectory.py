@@ -12,7 +12,8 @@ import numpy as np
 
 from .problem import Problem
 
-__all__ = ["Trajectory", "DivergenceError", "base_provenance"]
+__all__ = ["Trajectory", "DivergenceError", "base_provenance", "matching_indices",
+           "problem_until"]
 
 # arrays with their standard errors; name -> name of the SE field
 OBSERVABLES = ("M", "Q", "e_train", "e_gen")
@@ -37,7 +38,8 @@ DESCRIPTIONS = {
     "C": "DMFT correlation kernel C[t, s] = alpha E[F(t) F(s)^T]",
     "R": "DMFT memory kernel R[t, s] = alpha E[J(t) chi(t, s)] (for s < t)",
     "Lam": "DMFT instantaneous kernel Lambda[t] = lam I + alpha E[J(t)]",
-    "time": "time index t = 0..T-1: the weights after t GD steps",
+    "time": "time index t = 0..T-1: the weights after t GD steps (flow: t time steps dt)",
+    "physical_time": "time of each point: eta * step for GD, k dt for gradient flow",
     "time2": "second time index s of C[t, s] and R[t, s]",
     "unit": "student hidden unit j = 0..P-1",
     "unit2": "second student hidden unit l of Q, C, R and Lam",
@@ -46,6 +48,7 @@ DESCRIPTIONS = {
 for _name in OBSERVABLES + KERNELS:
     DIMS[_name + "_se"] = DIMS[_name]
     DESCRIPTIONS[_name + "_se"] = f"standard error of {_name} (0 for exact results)"
+DIMS["physical_time"] = ("time",)
 
 
 def base_provenance(method: str, **extra: Any) -> dict:
@@ -93,6 +96,9 @@ class Trajectory:
         method, samples or (d, seeds), seed, versions, wall time, estimator, ...
     diagnostics : dict
         Solver-specific extra arrays (e.g. condition numbers), saved with the trajectory.
+    time : ndarray, shape (T,)
+        Time of each point: eta * step for GD, k dt for gradient flow (default: eta * step,
+        or for flow k * provenance["dt"], else a uniform grid from 0 to t_max).
     """
 
     problem: Problem
@@ -112,6 +118,7 @@ class Trajectory:
     Lam_se: np.ndarray | None = None
     provenance: dict = field(default_factory=dict)
     diagnostics: dict = field(default_factory=dict)
+    time: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.problem, Problem):
@@ -146,6 +153,7 @@ class Trajectory:
                 if val.shape != shape:
                     raise ValueError(f"Trajectory.{key} must have shape {shape}, got {val.shape}")
                 setattr(self, key, val)
+        self.time = _time_axis(self.problem, T, self.time, self.provenance)
 
     @classmethod
     def from_runs(cls, problem: Problem, runs: dict, provenance: dict, *, count: str = "seeds",
@@ -255,9 +263,56 @@ class Trajectory:
             val = getattr(self, name)
             kw[name] = None if val is None else val[:T]
         return Trajectory(
-            problem=self.problem.replace(T=T), provenance=dict(self.provenance),
-            diagnostics=dict(self.diagnostics), **kw
+            problem=problem_until(self.problem, self.time, T), provenance=dict(self.provenance),
+            diagnostics=dict(self.diagnostics), time=self.time[:T], **kw
         )
+
+    def at_times(self, times) -> Trajectory:
+        """The points at the given times (each must be on this trajectory's grid, within 1e-9).
+
+        Used to compare trajectories on different grids (e.g. a flow DMFT at dt and a
+        simulation at 2 dt); kernels are subsampled accordingly.
+
+        Parameters
+        ----------
+        times : array of float, shape (n,)
+            Increasing times, starting at 0.
+
+        Returns
+        -------
+        Trajectory
+
+        Examples
+        --------
+        >>> import dmft
+        >>> p = dmft.Problem(dynamics="flow", t_max=1.0)
+        >>> traj = Trajectory(p, M=np.zeros((5, 2, 2)), Q=np.ones((5, 2, 2)),
+        ...                   e_train=np.zeros(5), e_gen=np.ones(5))
+        >>> traj.at_times([0.0, 0.5, 1.0]).time
+        array([0. , 0.5, 1. ])
+        """
+        times = np.asarray(times, dtype=np.float64).reshape(-1)
+        index = matching_indices(self.time, times)
+        if index is None:
+            raise ValueError(f"at_times: times {times.tolist()} are not all on this "
+                             f"trajectory's grid {self.time.tolist()}")
+        kw = {}
+        for name in OBSERVABLES:
+            kw[name] = getattr(self, name)[index]
+            kw[name + "_se"] = getattr(self, name + "_se")[index]
+        for name in ("C", "R", "C_se", "R_se"):
+            val = getattr(self, name)
+            kw[name] = None if val is None else val[np.ix_(index, index)]
+        for name in ("Lam", "Lam_se"):
+            val = getattr(self, name)
+            kw[name] = None if val is None else val[index]
+        problem = self.problem
+        if not problem.is_flow and problem.T != len(index):
+            problem = problem.replace(T=len(index))
+        elif problem.is_flow and times[-1] > 0:
+            problem = problem.replace(t_max=float(times[-1]))
+        return Trajectory(problem=problem, provenance=dict(self.provenance),
+                          diagnostics=dict(self.diagnostics), time=self.time[index], **kw)
 
     # ------------------------------------------------------------------ projections
     def overlap_along(self, v, return_se: bool = False):
@@ -349,6 +404,8 @@ class Trajectory:
         used = {dim for dims, _, _ in data.values() for dim in dims}
         coords = {dim: (dim, val, {"description": DESCRIPTIONS[dim]})
                   for dim, val in self.coordinates().items() if dim in used}
+        coords["physical_time"] = ("time", self.time,
+                                   {"description": DESCRIPTIONS["physical_time"]})
         ds = xr.Dataset(data, coords=coords)
         pdict = self.problem.to_dict()
         ds.attrs.update(problem=json.dumps(pdict), provenance=json_text(self.provenance),
@@ -405,6 +462,41 @@ def _json_default(obj):
 def json_text(record: dict) -> str:
     """``record`` as JSON; numpy arrays and scalars become lists and numbers, others text."""
     return json.dumps(record, default=_json_default)
+
+
+def _time_axis(problem: Problem, T: int, time, provenance: dict) -> np.ndarray:
+    """The validated time axis (T,) of a trajectory, or its default for the problem."""
+    if time is None:
+        if not problem.is_flow:
+            return problem.eta * np.arange(T, dtype=np.float64)
+        dt = provenance.get("dt")
+        if dt is not None:
+            return float(dt) * np.arange(T, dtype=np.float64)
+        return np.linspace(0.0, problem.t_max, T) if T > 1 else np.zeros(1)
+    time = np.asarray(time, dtype=np.float64)
+    if time.shape != (T,):
+        raise ValueError(f"Trajectory.time must have shape ({T},), got {time.shape}")
+    if not np.all(np.isfinite(time)) or np.any(np.diff(time) <= 0):
+        raise ValueError(f"Trajectory.time must be finite and increasing, got {time.tolist()}")
+    return time
+
+
+def matching_indices(grid: np.ndarray, times: np.ndarray) -> np.ndarray | None:
+    """Indices i with grid[i] = times[j] (within 1e-9 relative), or None if some are missing."""
+    tol = 1e-9 * max(1.0, float(np.max(np.abs(grid))) if grid.size else 1.0)
+    index = np.searchsorted(grid, times - tol)
+    index = np.clip(index, 0, grid.size - 1)
+    if grid.size == 0 or np.any(np.abs(grid[index] - times) > tol):
+        return None
+    return index
+
+
+def problem_until(problem: Problem, time: np.ndarray, T: int) -> Problem:
+    """``problem`` cut to its first T points: T for GD, t_max = time[T - 1] for flow."""
+    if not problem.is_flow:
+        return problem if problem.T == T else problem.replace(T=T)
+    t_end = float(time[T - 1])
+    return problem if t_end <= 0 or t_end == problem.t_max else problem.replace(t_max=t_end)
 
 
 def _unit(v, K: int) -> np.ndarray:

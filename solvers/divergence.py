@@ -41,6 +41,11 @@ class Divergence:
                 f"problem: check that the activation {problem.activation.name!r} (and its "
                 f"derivatives) and the target {problem.target.name!r} return finite values",
                 step=0, partial=partial)
+        if problem.is_flow:  # the time step dt of an integrator, not a learning rate
+            return DivergenceError(
+                f"{method} diverged at time step {self.step} of gradient flow: {self.reason}; "
+                f"the partial trajectory is attached as .partial. Reduce dt.",
+                step=self.step, partial=partial)
         text = (f"{method} diverged at step t={self.step} with eta={problem.eta:g}: "
                 f"{self.reason}; the partial trajectory (t < {self.step}) is attached as "
                 f".partial. ")

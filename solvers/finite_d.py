@@ -48,9 +48,10 @@ import numpy as np
 from dmft.problem import Problem
 from dmft.progress import Progress, compile_notice
 from dmft.schedules import Bernoulli, Cyclic, OnePass
-from dmft.trajectory import Trajectory, base_provenance
+from dmft.trajectory import Trajectory, base_provenance, problem_until
 from dmft.validation import integer
 from solvers.divergence import Divergence, diverged
+from solvers.finite_d_flow import DEFAULT_DT, langevin_rng, run_flow
 from solvers.numerics.committee import batch_F
 from solvers.numerics.gd import small_block_steps
 
@@ -74,6 +75,9 @@ _COMPILE_SECONDS = 5.0
 def _validate(problem: Problem, d, seeds, seed, dtype, train_loss, cyclic_kernel):
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a dmft.Problem, got {type(problem).__name__}")
+    if problem.is_flow and isinstance(problem.schedule, OnePass):
+        raise ValueError("simulate: one-pass gradient flow (population flow) has no finite-d "
+                         "simulation; simulate the one-pass schedule with GD at a small eta")
     P, K = problem.P, problem.K
     # the student's part orthogonal to the teacher is built from P orthonormal vectors
     # orthogonal to the K teacher rows, which needs d >= P + K
@@ -194,7 +198,7 @@ def _run(problem: Problem, X: np.ndarray, run_ss, threads: int, train_at: np.nda
     arrays are then filled up to that step) and, when they did, whether the labels were finite.
     """
     n, d = X.shape
-    T = problem.T
+    T = len(train_at)
     sqrt_d = math.sqrt(d)
     eta, lam, a = problem.eta, problem.lam, problem.a
     sig, dsig, _ = problem.activation.cfuncs()
@@ -204,11 +208,17 @@ def _run(problem: Problem, X: np.ndarray, run_ss, threads: int, train_at: np.nda
     _fill_gaussian(X, run_ss, threads)
     y = _labels(problem, X, Wstar, sqrt_d, rng)
     ones = np.ones(n)
+    if problem.is_flow:
+        done = run_flow(problem, (problem.t_max / (T - 1)) if T > 1 else problem.t_max, X, y,
+                        Wstar, W, run_ss, _project, M, Q, e_train)
+        return done, done == T or bool(np.all(np.isfinite(y)))
+    # Langevin noise sqrt(2 eta tau) Xi after each step, from the run's own noise stream
+    noise_rng = langevin_rng(run_ss) if problem.temperature > 0 else None
 
     if isinstance(schedule, Cyclic):
         starts = (np.arange(schedule.n_blocks + 1, dtype=np.int64) * n) // schedule.n_blocks
         small = int(np.max(np.diff(starts))) <= SMALL_BLOCK
-        if cyclic_kernel == "numba" or (cyclic_kernel == "auto" and small):
+        if noise_rng is None and (cyclic_kernel == "numba" or (cyclic_kernel == "auto" and small)):
             done = _run_cyclic_numba(problem, X, y, Wstar, W, starts, train_at, M, Q, e_train)
             return done, done == T or bool(np.all(np.isfinite(y)))
 
@@ -238,6 +248,8 @@ def _run(problem: Problem, X: np.ndarray, run_ss, threads: int, train_at: np.nda
             X_batch = X
         if t < T - 1:
             W = _gd_update(W, F, X_batch, eta, lam, sqrt_d)
+            if noise_rng is not None:
+                W += math.sqrt(2.0 * eta * problem.temperature) * noise_rng.standard_normal(W.shape)
     return T, True
 
 
@@ -263,9 +275,8 @@ def _run_cyclic_numba(problem, X, y, Wstar, W, starts, train_at, M, Q, e_train) 
     return T
 
 
-def _train_times(problem: Problem, train_loss: str) -> np.ndarray:
+def _train_times(problem: Problem, train_loss: str, T: int) -> np.ndarray:
     """Boolean (T,): steps at which e_train is computed."""
-    T = problem.T
     schedule = problem.schedule
     if not isinstance(schedule, Cyclic):
         return np.ones(T, dtype=bool)
@@ -292,7 +303,7 @@ def _gen_error_runs(problem: Problem, M_runs: np.ndarray, Q_runs: np.ndarray):
 
 # ------------------------------------------------------------------------------ assembly
 def _assemble(problem, M_runs, Q_runs, e_train_runs, provenance, *,
-              partial: bool = False) -> Trajectory:
+              partial: bool = False, time=None) -> Trajectory:
     try:
         e_gen_runs, e_gen_int_se = _gen_error_runs(problem, M_runs, Q_runs)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
@@ -312,7 +323,7 @@ def _assemble(problem, M_runs, Q_runs, e_train_runs, provenance, *,
     return Trajectory.from_runs(
         problem, {"M": M_runs, "Q": Q_runs, "e_train": e_train_runs, "e_gen": e_gen_runs},
         provenance, count="seeds", added_variance={"e_gen": np.mean(e_gen_int_se**2, axis=0)},
-        diagnostics=diagnostics)
+        diagnostics=diagnostics, **({} if time is None else {"time": time[:M_runs.shape[1]]}))
 
 
 def _raise_divergence(problem: Problem, stop: Divergence, labels_finite: bool, where: str,
@@ -329,15 +340,17 @@ def _raise_divergence(problem: Problem, stop: Divergence, labels_finite: bool, w
     partial, t = None, stop.step
     if t >= 1:
         with np.errstate(all="ignore"):  # the last finite values can be huge
-            partial = _assemble(problem.replace(T=t), *(arr[:, :t] for arr in runs), provenance,
-                                partial=True)
+            times = problem.times(provenance.get("dt"))
+            partial = _assemble(problem_until(problem, times, t), *(arr[:, :t] for arr in runs),
+                                provenance, partial=True)
     raise stop.error(problem, f"finite-d GD ({where})", partial=partial)
 
 
 # ------------------------------------------------------------------------------ public
 def simulate_finite_d(problem: Problem, d: int, seeds: int = 8, seed: int = 0, *,
                       progress: bool | None = None, dtype: str = "float64",
-                      train_loss: str = "auto", cyclic_kernel: str = "auto") -> Trajectory:
+                      train_loss: str = "auto", cyclic_kernel: str = "auto",
+                      dt: float | None = None) -> Trajectory:
     """Run finite-d GD ``seeds`` times; mean and standard error over runs of every observable.
 
     Parameters
@@ -366,6 +379,11 @@ def simulate_finite_d(problem: Problem, d: int, seeds: int = 8, seed: int = 0, *
     cyclic_kernel : {"auto", "numba", "blas"}
         Cyclic blocks of <= SMALL_BLOCK samples use the sequential numba loop, larger ones BLAS;
         forcing one is for tests and benchmarks.
+    dt : float, optional
+        Time step of a ``dynamics="flow"`` problem (only for flow; t_max / dt an integer):
+        RK4 at temperature 0, stochastic Heun (weak order 2) at temperature > 0
+        (:mod:`solvers.finite_d_flow`); default ``DEFAULT_DT`` = 0.05. Values are reported at
+        t = k dt. GD problems with ``temperature`` > 0 add sqrt(2 eta tau) Xi after each step.
 
     Returns
     -------
@@ -393,20 +411,25 @@ def simulate_finite_d(problem: Problem, d: int, seeds: int = 8, seed: int = 0, *
     >>> sims.M.shape, sims.diagnostics["M_runs"].shape
     ((3, 1, 1), (2, 3, 1, 1))
     """
-    d, n, seeds, seed, dt = _validate(problem, d, seeds, seed, dtype, train_loss, cyclic_kernel)
-    T, P, K = problem.T, problem.P, problem.K
-    train_at = _train_times(problem, train_loss)
+    d, n, seeds, seed, dtype = _validate(problem, d, seeds, seed, dtype, train_loss,
+                                         cyclic_kernel)
+    times = problem.times(DEFAULT_DT if dt is None and problem.is_flow else dt)
+    T, P, K = len(times), problem.P, problem.K
+    train_at = _train_times(problem, train_loss, T)
     threads = max(1, numba.get_num_threads())
     M_runs = np.full((seeds, T, P, K), np.nan)
     Q_runs = np.full((seeds, T, P, P), np.nan)
     e_train_runs = np.full((seeds, T), np.nan)
-    X = np.empty((n, d), dtype=dt)
+    X = np.empty((n, d), dtype=dtype)
     start = time.perf_counter()
 
     def provenance(runs: int) -> dict:
+        flow = {"dt": float(times[1] - times[0]) if T > 1 else problem.t_max,
+                "integrator": "stochastic Heun" if problem.temperature > 0 else "RK4"} \
+            if problem.is_flow else {}
         return base_provenance(
             "simulate", d=d, n=n, seeds=runs, seed=seed, wall_time=time.perf_counter() - start,
-            dtype=dt.name, schedule=str(problem.schedule), train_loss=train_loss,
+            dtype=dtype.name, schedule=str(problem.schedule), train_loss=train_loss, **flow,
         )
 
     run_seeds = np.random.SeedSequence(seed).spawn(seeds)
@@ -423,4 +446,4 @@ def simulate_finite_d(problem: Problem, d: int, seeds: int = 8, seed: int = 0, *
                                   provenance(i + 1))
             bar.update()
     del X
-    return _assemble(problem, M_runs, Q_runs, e_train_runs, provenance(seeds))
+    return _assemble(problem, M_runs, Q_runs, e_train_runs, provenance(seeds), time=times)

@@ -15,7 +15,7 @@ import numpy as np
 from dmft import gaussian as G
 from dmft.problem import Problem
 from dmft.stats import mean_se
-from dmft.trajectory import DivergenceError, Trajectory, base_provenance
+from dmft.trajectory import DivergenceError, Trajectory, base_provenance, problem_until
 from dmft.validation import integer
 from solvers.numerics.blocks import run_blocks
 from solvers.numerics.onepass_moments import explicit_moments, structured_moments
@@ -192,6 +192,8 @@ def onepass_step(problem: Problem, M: np.ndarray, Q: np.ndarray, E: dict
     cross = E["EFh"] + E["EFh"].T
     Q_new = (c * c * Q - eta * alpha * c * cross + eta * eta * alpha * E["EFF"]
              + eta * eta * alpha * alpha * E["BOB"])
+    if problem.temperature:  # Langevin noise sqrt(2 eta tau) Xi after the step
+        Q_new = Q_new + 2.0 * eta * problem.temperature * np.eye(Q.shape[0])
     return M_new, 0.5 * (Q_new + Q_new.T)
 
 
@@ -253,7 +255,8 @@ def _recursion(problem: Problem, opts: G.QuadratureOptions, qmc_rule: G.Rule | N
 
 
 def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = None,
-                  seed: int | None = None, progress: bool = False, **quadrature) -> Trajectory:
+                  seed: int | None = None, progress: bool = False, dt: float | None = None,
+                  substeps: int = 1, **quadrature) -> Trajectory:
     """Solve the deterministic one-pass recursion (docs/theory/one-pass.md) for ``problem``.
 
     Parameters
@@ -268,6 +271,11 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
         Seed of the QMC randomizations (overrides ``options.seed``).
     progress : bool
         Show a tqdm progress bar over steps.
+    dt : float, optional
+        For ``dynamics="flow"`` only: reporting step of population gradient flow
+        (:mod:`solvers.onepass_flow`, RK4 at dt / substeps); default 0.1.
+    substeps : int
+        RK4 steps per reporting step of population flow, >= 1.
     **quadrature
         Overrides of QuadratureOptions fields (e.g. ``qmc_replicas=32``, ``z_h=0.1``).
 
@@ -302,6 +310,18 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
     if seed is not None:
         opts = G.QuadratureOptions.from_kwargs(opts, seed=integer("seed", seed, low=0))
     prob = problem if problem.schedule.name == "one-pass" else problem.replace(schedule="one-pass")
+    if prob.is_flow:
+        from solvers.onepass_flow import DEFAULT_DT, population_flow
+
+        substeps = integer("substeps", substeps, low=1)
+        dt = DEFAULT_DT if dt is None else dt
+        times = prob.times(dt)
+
+        def recursion(p, o, rule, bar):
+            return population_flow(p, dt, substeps, o, rule, onepass_expectations, bar)
+    else:
+        times = prob.times(dt)  # dt given for GD: an error naming it
+        recursion = _recursion
     t_start = time.perf_counter()
     use_qmc = opts.method == "qmc" or not _quadrature_available(prob, opts)
     if use_qmc and opts.method == "quadrature":
@@ -314,14 +334,14 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=problem.T * (opts.qmc_replicas if use_qmc else 1), desc="one-pass")
+        bar = tqdm(total=len(times) * (opts.qmc_replicas if use_qmc else 1), desc="one-pass")
     try:
         if not use_qmc:
-            M, Q, loss, desc, nodes, fail, msg = _recursion(prob, opts, None, bar)
+            M, Q, loss, desc, nodes, fail, msg = recursion(prob, opts, None, bar)
             runs = None
         else:
             rules = G.qmc_rules(prob.K + prob.P, opts.qmc_log2, opts.qmc_replicas, opts.seed)
-            outs = [_recursion(prob, opts, rule, bar) for rule in rules]
+            outs = [recursion(prob, opts, rule, bar) for rule in rules]
             fails = [o[5] for o in outs if o[5] is not None]
             fail = min(fails) if fails else None
             msg = next((o[6] for o in outs if o[5] == fail), "") if fails else ""
@@ -332,9 +352,13 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
     finally:
         if bar is not None:
             bar.close()
-    T_ok = prob.T if fail is None else fail  # >= 1: step 0 errors were raised
+    T_ok = len(times) if fail is None else fail  # >= 1: step 0 errors were raised
     traj = _assemble(prob, opts, runs, M if runs is None else None, Q if runs is None else None,
-                     loss if runs is None else None, T_ok, desc, nodes, t_start)
+                     loss if runs is None else None, T_ok, desc, nodes, t_start, times)
+    if fail is not None and prob.is_flow:
+        raise DivergenceError(f"population gradient flow diverged at time {times[fail]:g}: "
+                              f"{msg}; reduce dt or raise substeps. The partial trajectory is "
+                              "attached as .partial.", fail, traj)
     if fail is not None:
         raise DivergenceError(
             f"one-pass recursion diverged at step {fail} with eta = {prob.eta:g}: {msg}. The "
@@ -360,8 +384,8 @@ def _gen_error_or_nan(p, M, Q, opts):
         return e, se
 
 
-def _assemble(prob, opts, runs, M, Q, loss, T_ok, desc, nodes, t_start) -> Trajectory:
-    p = prob if T_ok == prob.T else prob.replace(T=T_ok)
+def _assemble(prob, opts, runs, M, Q, loss, T_ok, desc, nodes, t_start, times) -> Trajectory:
+    p = problem_until(prob, times, T_ok)
     diagnostics = {}
     if runs is None:
         M, Q, loss = M[:T_ok], Q[:T_ok], loss[:T_ok]
@@ -382,7 +406,9 @@ def _assemble(prob, opts, runs, M, Q, loss, T_ok, desc, nodes, t_start) -> Traje
         seed=int(opts.seed) if runs is not None else None,
         wall_time=time.perf_counter() - t_start,
         e_train="expected loss on the fresh batch before each step (= e_gen)",
+        **({"dt": float(times[1] - times[0]) if len(times) > 1 else prob.t_max,
+            "integrator": "RK4"} if prob.is_flow else {}),
     )
     return Trajectory(problem=p, M=M, Q=Q, e_train=e.copy(), e_gen=e, M_se=M_se, Q_se=Q_se,
                       e_train_se=e_se.copy(), e_gen_se=e_se, provenance=prov,
-                      diagnostics=diagnostics)
+                      diagnostics=diagnostics, time=times[:T_ok])

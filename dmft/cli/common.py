@@ -67,12 +67,21 @@ def add_problem_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--activation", default="relu",
                    help=f"student activation ({', '.join(ACTIVATIONS)}; default relu)")
     g.add_argument("--alpha", type=float, default=3.0, help="n / d (default 3)")
-    g.add_argument("--eta", type=float, default=0.2, help="learning rate (default 0.2)")
+    g.add_argument("--eta", type=float, default=None,
+                   help="learning rate (default 0.2; not with --dynamics flow)")
     g.add_argument("--lam", type=float, default=0.0, help="weight decay (default 0)")
-    g.add_argument("--T", type=int, default=7, help="time points t = 0..T-1 (default 7)")
+    g.add_argument("--T", type=int, default=None,
+                   help="time points t = 0..T-1 (default 7; not with --dynamics flow)")
     g.add_argument("--schedule", default="full",
                    help="full | one-pass | cyclic(n_blocks) | bernoulli(b) (default full)")
     g.add_argument("--noise", type=float, default=0.0, help="label-noise variance (default 0)")
+    g.add_argument("--dynamics", choices=("gd", "flow"), default="gd",
+                   help="gd (default) or gradient flow (with --t-max; docs/theory/flow.md)")
+    g.add_argument("--t-max", type=float, default=None, help="final time of gradient flow")
+    g.add_argument("--temperature", type=float, default=0.0,
+                   help="Langevin temperature tau (default 0)")
+    g.add_argument("--dt", type=float, default=None,
+                   help="time step of the reported grid of gradient flow (solver default)")
 
 
 def problem_from(args: argparse.Namespace):
@@ -81,7 +90,14 @@ def problem_from(args: argparse.Namespace):
 
     return Problem(target=args.target, P=args.P, activation=args.activation, alpha=args.alpha,
                    eta=args.eta, lam=args.lam, T=args.T, schedule=args.schedule,
-                   noise=args.noise)
+                   noise=args.noise, dynamics=args.dynamics, t_max=args.t_max,
+                   temperature=args.temperature)
+
+
+def time_options(args: argparse.Namespace) -> dict:
+    """``{"dt": ...}`` when --dt was given (flow problems), else nothing."""
+    dt = getattr(args, "dt", None)
+    return {} if dt is None else {"dt": dt}
 
 
 def print_trajectory(traj) -> None:
@@ -92,5 +108,6 @@ def print_trajectory(traj) -> None:
     for t in traj.t:
         m = np.array2string(traj.M[t], precision=4, separator=", ", suppress_small=True)
         m = " ".join(m.split())
-        print(f"t={t:<3d} M = {m} ± {traj.M_se[t].max():.2g}   "
+        when = f"t={traj.time[t]:<6.4g}" if traj.problem.is_flow else f"t={t:<3d}"
+        print(f"{when} M = {m} ± {traj.M_se[t].max():.2g}   "
               f"e_train = {traj.e_train[t]:.4g}   e_gen = {traj.e_gen[t]:.4g}")

@@ -21,7 +21,9 @@ def register(subparsers) -> None:
             "faintly (labelled 'published'), the settings printed on it and a note where they "
             "differ from the caption. fig5 (minibatches of size 1) is simulations, with a "
             "theory line only where one holds. Default sizes take minutes; --full uses the "
-            "paper's d and seeds. See docs/reproducing-the-paper.md."
+            "paper's d and seeds. See docs/reproducing-the-paper.md. 'flow' (not in the "
+            "paper) draws multi-pass gradient flow (DMFT, simulations) against population "
+            "gradient flow to t = 10 (docs/theory/flow.md)."
         ),
     )
     p.add_argument("name", choices=tuple(FIGURES), help="which figure")

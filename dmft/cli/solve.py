@@ -13,6 +13,7 @@ from .common import (
     print_trajectory,
     problem_from,
     progress,
+    time_options,
 )
 
 
@@ -55,10 +56,10 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
     try:
         prob = problem_from(args)
-        options = {}
-        if method_for(prob, args.method).name == "dmft":  # the DMFT options apply
-            options = {"samples": args.samples, "seed": args.seed, "estimator": args.estimator,
-                       "replicas": args.replicas, "progress": progress(args)}
+        options = time_options(args)
+        if method_for(prob, args.method).name in ("dmft", "dmft-flow"):  # DMFT options apply
+            options.update(samples=args.samples, seed=args.seed, estimator=args.estimator,
+                           replicas=args.replicas, progress=progress(args))
         traj = solve(prob, method=args.method, **options)
     except (ValueError, TypeError) as exc:
         return error(str(exc))
@@ -92,7 +93,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     try:
         traj = simulate(problem_from(args), d=args.d, seeds=args.seeds, seed=args.seed,
-                        progress=progress(args))
+                        progress=progress(args), **time_options(args))
     except (ValueError, TypeError) as exc:
         return error(str(exc))
     print_trajectory(traj)

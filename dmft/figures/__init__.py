@@ -10,7 +10,8 @@ physics without plotting. By default a figure is true to the published panel; wi
 curves, shipped), :mod:`~dmft.figures.overlaps` (the plotted quantities),
 :mod:`~dmft.figures.solving` (every method on one problem), :mod:`~dmft.figures.reproduction`
 (figures 1-4 as published), :mod:`~dmft.figures.caption` (as captioned),
-:mod:`~dmft.figures.minibatch1` (Fig. 5), :mod:`~dmft.figures.comparison` (published against
+:mod:`~dmft.figures.minibatch1` (Fig. 5), :mod:`~dmft.figures.gradient_flow` (gradient flow,
+not in the paper), :mod:`~dmft.figures.comparison` (published against
 package), :mod:`~dmft.figures.drawing`. What the figures show: docs/reproducing-the-paper.md.
 """
 
@@ -25,7 +26,7 @@ from .overlaps import (
     overlap_panels,
     signed_panel,
 )
-from .paper import FIGURES, fig1, fig2, fig3, fig4, fig5
+from .paper import FIGURES, fig1, fig2, fig3, fig4, fig5, flow
 from .published_data import PublishedCurve, published_curves
 from .sizes import DEFAULT_SIZES, FULL_SIZES
 from .solving import solve_all
@@ -57,6 +58,7 @@ __all__ = [
     "fig3",
     "fig4",
     "fig5",
+    "flow",
     "make_figure",
     "plot",
 ]

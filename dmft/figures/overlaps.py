@@ -146,7 +146,8 @@ def orthogonal_direction(v: ArrayLike) -> np.ndarray:
 
 def _series(method: str, traj: Trajectory, directions, signs, x_scale: float) -> Series:
     y, se, parts, parts_se = oriented_overlap(traj, directions, signs)
-    return Series(method=method, x=traj.t / x_scale, y=y, se=se, parts=parts, parts_se=parts_se)
+    x = traj.time if traj.problem.is_flow else traj.t  # flow: the times k dt
+    return Series(method=method, x=x / x_scale, y=y, se=se, parts=parts, parts_se=parts_se)
 
 
 def overlap_panels(trajectories: Mapping[str, Trajectory],

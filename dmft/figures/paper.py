@@ -12,7 +12,7 @@ from collections.abc import Callable
 from . import caption, minibatch1, reproduction
 from .data import FigureData, Sizes
 
-__all__ = ["FIGURES", "fig1", "fig2", "fig3", "fig4", "fig5"]
+__all__ = ["FIGURES", "fig1", "fig2", "fig3", "fig4", "fig5", "flow"]
 
 _CAPTION_NOTE = ("caption settings (--caption-settings): the published panels were made with "
                  "other settings (the default figure)")
@@ -161,5 +161,34 @@ def fig5(sizes: Sizes | None = None, *, full: bool = False, caption_settings: bo
     return minibatch1.fig5(sizes, full=full, **options)
 
 
+def flow(sizes: Sizes | None = None, *, full: bool = False, caption_settings: bool = False,
+         **options) -> FigureData:
+    """Gradient flow: multi-pass (DMFT, simulations) against population gradient flow.
+
+    Not a figure of the paper: it tests the paper's expectation (section 2) that gradient flow
+    learns what one-pass methods cannot (:func:`dmft.figures.gradient_flow.flow`;
+    ``caption_settings`` changes nothing).
+
+    Parameters
+    ----------
+    sizes, full
+        As in :func:`fig1`.
+    caption_settings : bool
+    **options
+        Passed on (``t_max``, ``dt``, ``cases``, ``methods``, ``options``, ``progress``).
+
+    Returns
+    -------
+    FigureData
+
+    Examples
+    --------
+    >>> data = flow(Sizes(samples=10**5, d=200, seeds=4), t_max=2.0)  # doctest: +SKIP
+    """
+    from .gradient_flow import flow as flow_figure
+
+    return flow_figure(sizes, full=full, **options)
+
+
 FIGURES: dict[str, Callable[..., FigureData]] = {"fig1": fig1, "fig2": fig2, "fig3": fig3,
-                                                  "fig4": fig4, "fig5": fig5}
+                                                  "fig4": fig4, "fig5": fig5, "flow": flow}

@@ -13,6 +13,7 @@ DEFAULT_SIZES = {
     "fig3": Sizes(samples=4 * 10**5, d=1000, seeds=8),
     "fig4": Sizes(samples=2 * 10**5, d=1000, seeds=8),
     "fig5": Sizes(samples=1, d=500, seeds=16),
+    "flow": Sizes(samples=2 * 10**5, d=1000, seeds=8),  # gradient flow (not in the paper)
 }
 # the paper's d and seeds (Fig. 3-4 seeds and all of Fig. 5's sizes are not stated: chosen)
 FULL_SIZES = {
@@ -21,6 +22,7 @@ FULL_SIZES = {
     "fig3": Sizes(samples=10**7, d=10**4, seeds=16),
     "fig4": Sizes(samples=10**7, d=10**4, seeds=16),
     "fig5": Sizes(samples=1, d=2000, seeds=32),
+    "flow": Sizes(samples=10**6, d=4000, seeds=16),
 }
 
 

@@ -8,7 +8,7 @@ __all__ = ["cavity_covariance"]
 
 
 def cavity_covariance(Lam: np.ndarray, R: np.ndarray, C: np.ndarray, qperp0: np.ndarray,
-                      eta: float) -> np.ndarray:
+                      eta: float, langevin: float = 0.0) -> np.ndarray:
     """Equal-time cavity covariance Qperp(t, t) (docs/theory/dmft.md).
 
     Phi(0) = I, Phi(t+1) = (I - eta Lam(t)) Phi(t) + eta sum_{u<t} R(t, u) Phi(u);
@@ -26,6 +26,9 @@ def cavity_covariance(Lam: np.ndarray, R: np.ndarray, C: np.ndarray, qperp0: np.
         Q0 - M0 M0^T.
     eta : float
         Learning rate. Leading dimensions (e.g. replicas) are a batch, computed together.
+    langevin : float
+        2 tau / eta at temperature tau: the Langevin noise is white noise of this variance
+        added to C's equal-time blocks (docs/theory/flow.md).
 
     Returns
     -------
@@ -59,6 +62,8 @@ def cavity_covariance(Lam: np.ndarray, R: np.ndarray, C: np.ndarray, qperp0: np.
                            + eta * np.einsum("bujl,buslq->bsjq", R_t, G[:, :t, :t]))
         G[:, t + 1, t] = eta * eye
     Cmat = C.transpose(0, 1, 3, 2, 4).reshape(B, T * P, T * P)
+    if langevin:
+        Cmat = Cmat + langevin * np.eye(T * P)
     q = Phi @ qperp0 @ Phi.transpose(0, 1, 3, 2)
     for t in range(1, T):
         Gmat = G[:, t, :t].transpose(0, 2, 1, 3).reshape(B, P, t * P)

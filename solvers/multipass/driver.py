@@ -174,6 +174,9 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     ((3, 1, 1), (3, 1, 1))
     """
     wall0 = time.perf_counter()
+    if isinstance(problem, Problem) and problem.is_flow:
+        raise ValueError("solve_multipass is discrete-time GD; gradient flow problems are "
+                         "solved by dmft.solve (solvers.flow_dmft.solve_flow_dmft)")
     S, B, Sb, chunk_size = _validate(problem, samples, replicas, estimator, storage, chunk_size)
     pathwise = estimator == "pathwise"
     T, P, K = problem.T, problem.P, problem.K
@@ -188,7 +191,7 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     # registry activations are compiled into the kernels: no cfunc arguments to type per call
     user_fns = act.cfuncs() if act.code < 0 else (None, None, None)
     par = make_params(Sb, problem.alpha, problem.eta, problem.lam, problem.a, noise_memory,
-                      _CHOL_TOL, _CW_RCOND)
+                      _CHOL_TOL, _CW_RCOND, 2.0 * problem.temperature / problem.eta)
     reps = _replicas(problem, B)
     diag = zero_diagnostics(T, P)
     sums = zero_sums(n_blk, T, P, K, pathwise)
@@ -277,7 +280,8 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
         Q = np.zeros((B, 0, P, P))
         if n_t > 0:
             Q = (cavity_covariance(reps.Lam[:, :n_t], reps.R[:, :n_t, :n_t],
-                                   reps.C[:, :n_t, :n_t], problem.Qperp0, problem.eta)
+                                   reps.C[:, :n_t, :n_t], problem.Qperp0, problem.eta,
+                                   langevin=2.0 * problem.temperature / problem.eta)
                  + reps.M[:, :n_t] @ reps.M[:, :n_t].transpose(0, 1, 3, 2))
         stop = diverged(reps.e_train[:, :n_t], Q, n_t < T)
         if stop is not None:

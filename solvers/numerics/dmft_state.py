@@ -101,16 +101,17 @@ class Params(NamedTuple):
     noise_memory: bool  # False: noise drawn afresh each step (the authors' script's error)
     chol_tol: float  # relative pivot below which a noise component is degenerate
     cw_rcond: float  # relative eigenvalue cutoff when pseudo-inverting cw
+    langevin: float  # 2 tau / eta: Langevin noise variance added to C's equal-time blocks
 
 
 def make_params(samples: int, alpha: float, eta: float, lam: float, a, noise_memory: bool,
-                chol_tol: float, cw_rcond: float) -> Params:
+                chol_tol: float, cw_rcond: float, langevin: float = 0.0) -> Params:
     """Params with the argument types the compiled kernels expect (a read-only float64 copy of
     ``a``, Python scalars): the same types give the same compiled, cached kernels."""
     a = np.array(a, dtype=np.float64)
     a.flags.writeable = False
     return Params(int(samples), float(alpha), float(eta), float(lam), a, bool(noise_memory),
-                  float(chol_tol), float(cw_rcond))
+                  float(chol_tol), float(cw_rcond), float(langevin))
 
 
 def zero_replicas(B: int, T: int, P: int, K: int) -> Replica:

@@ -151,7 +151,9 @@ def stein_lambda_R(t, par, sums, rep, diag):
 def noise_factor_row(t, par, rep, diag):
     """Block row t of lmat, the Cholesky factor of C (reading C's row t only), and its blocks
     ``rep.Lc[t, v]``; degenerate components are counted in ``diag.chol_dropped[t]``. Without
-    noise memory (the authors' script's error) C's off-diagonal times are dropped."""
+    noise memory (the authors' script's error) C's off-diagonal times are dropped. Langevin
+    noise sqrt(2 eta tau) nu(t) in r and w is eta times white noise of variance 2 tau / eta,
+    so it enters as ``par.langevin`` = 2 tau / eta on the diagonal of C(t, t)."""
     P = rep.M.shape[1]
     n = (t + 1) * P
     scratch = diag.scratch
@@ -160,6 +162,8 @@ def noise_factor_row(t, par, rep, diag):
             keep = par.noise_memory or s == t
             for q in range(P):
                 scratch[t * P + j, s * P + q] = rep.C[t, s, j, q] if keep else 0.0
+        if par.langevin != 0.0:
+            scratch[t * P + j, t * P + j] += par.langevin
     diag.chol_dropped[t] += cholesky_extend(scratch[:n, :n], rep.lmat[:n, :n], t * P,
                                             par.chol_tol)
     for v in range(t + 1):
