@@ -13,9 +13,8 @@ from .api import simulate, solve
 from .problem import Problem
 from .schedules import Bernoulli, Cyclic, Full, OnePass
 from .targets import TARGETS, Target
+from ._version import __version__
 from .trajectory import DivergenceError, Trajectory
-
-__version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time these load on first use
     from . import learnability, sweeps
