@@ -160,7 +160,7 @@ def markdown(result: dict) -> str:
 
 def _accuracy_table(records: list[dict], cases: dict) -> list[str]:
     lines = [
-        "## Accuracy against the validation references (SPEC 9)", "",
+        "## Accuracy against the validation references (docs/validation.md)", "",
         "z = (DMFT - reference) / combined SE per compared entry. Standard errors estimated "
         "from 16 replicas (and the references' seeds) give z Student-t tails, so each z is "
         "mapped to the normal quantile of equal tail probability (Welch-Satterthwaite degrees "

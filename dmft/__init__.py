@@ -8,12 +8,12 @@ import importlib.util
 import sys
 from typing import TYPE_CHECKING
 
+from ._version import __version__ as __version__
 from .activations import ACTIVATIONS, Activation
 from .api import simulate, solve
 from .problem import Problem
 from .schedules import Bernoulli, Cyclic, Full, OnePass
 from .targets import TARGETS, Target
-from ._version import __version__
 from .trajectory import DivergenceError, Trajectory
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time these load on first use

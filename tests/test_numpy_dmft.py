@@ -51,8 +51,9 @@ def test_linear_case_matches_marchenko_pastur(P, estimator, linear_exact):
 
 # ------------------------------------------------------------------------------ smooth case
 def test_smooth_tanh_case_matches_simulations():
-    # SPEC 9: d = 3000, 12 seeds. Dropping sigma'' gives 0.7105 at t = 2 (25 SE away) and
-    # independent noise per step 0.8660 at t = 5 (34 SE away), so this test separates them.
+    # docs/validation.md (a smooth nonlinear case): d = 3000, 12 seeds. Dropping sigma'' gives
+    # 0.7105 at t = 2 (25 SE away) and independent noise per step 0.8660 at t = 5 (34 SE
+    # away), so this test separates them.
     problem = Problem(target="tanh", P=1, activation="tanh", a=[1.0], alpha=3.0, eta=0.5, T=6)
     mean, se = solve_numpy_replicas(problem, 16 * 60_000, seed=3, replicas=16)
     sims = {2: (0.7569, 0.0019), 3: (0.8336, 0.0011), 5: (0.8934, 0.0008)}
@@ -134,7 +135,7 @@ def test_relu_overlaps_match_authors_simulations(relu_paper_runs, authors_sims_d
 def test_noise_has_full_cross_time_covariance(relu_paper_runs):
     # The Monte Carlo covariance of the cavity field w (built from the sampled zeta) must equal
     # the deterministic Qperp recursion, which uses C(t, s) for all pairs: drawing the noise
-    # afresh each step (error 1 of SPEC 8) breaks the cross-time blocks.
+    # afresh each step (error 1 of docs/theory/authors-script.md) breaks the cross-time blocks.
     T = relu_paper_runs[0]["Cw"].shape[0]
     diff = np.stack([run["Cw"] - run["Qperp"] for run in relu_paper_runs])
     z = _z(diff.mean(axis=0), diff.std(axis=0, ddof=1) / np.sqrt(len(diff)))
@@ -188,9 +189,10 @@ def test_trivial_schedules_reproduce_full_batch():
 
 @pytest.mark.parametrize(("schedule", "fraction"), [(Bernoulli(0.3), 0.3), (Cyclic(4), 0.25)])
 def test_first_step_overlap_scales_with_active_fraction(schedule, fraction):
-    # SPEC 7 with a fraction of the batch active: M_1 = eta alpha b a E[s'(h)] E[g* z]; for
-    # tanh student and teacher with a = 1, E[tanh(z) z] = E[tanh'(z)] (Stein), so
-    # M_1 = eta alpha b E[sech^2]^2 (Gauss-Hermite quadrature).
+    # docs/theory/learnability.md (the first step) with a fraction of the batch active:
+    # M_1 = eta alpha b a E[s'(h)] E[g* z]; for tanh student and teacher with a = 1,
+    # E[tanh(z) z] = E[tanh'(z)] (Stein), so M_1 = eta alpha b E[sech^2]^2 (Gauss-Hermite
+    # quadrature).
     nodes, weights = np.polynomial.hermite_e.hermegauss(80)
     mean_sech2 = weights @ (1 - np.tanh(nodes) ** 2) / weights.sum()
     expected = 0.5 * 3.0 * fraction * mean_sech2**2
