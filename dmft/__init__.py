@@ -16,7 +16,7 @@ from .targets import TARGETS, Target
 from .trajectory import DivergenceError, Trajectory
 
 if TYPE_CHECKING:  # for type checkers and editors; at run time these load on first use
-    from . import learnability, sweeps
+    from . import exact, learnability, stats, sweeps
     from .gaussian import first_hermite
     from .io import load
     from .sweeps import sweep
@@ -27,6 +27,8 @@ if TYPE_CHECKING:  # for type checkers and editors; at run time these load on fi
 # attribute access (``sys.modules["dmft.compare"]`` is the module): the submodule is imported
 # above, before the name is rebound, so a later `import dmft.compare` does not rebind it.
 _LAZY = {
+    "exact": ("dmft.exact", None),
+    "stats": ("dmft.stats", None),
     "first_hermite": ("dmft.gaussian", "first_hermite"),
     "learnability": ("dmft.learnability", None),
     "load": ("dmft.io", "load"),
@@ -63,12 +65,14 @@ __all__ = [
     "Target",
     "Trajectory",
     "compare",
+    "exact",
     "extrapolate",
     "first_hermite",
     "learnability",
     "load",
     "simulate",
     "solve",
+    "stats",
     "sweep",
     "sweeps",
 ]
