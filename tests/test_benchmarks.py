@@ -117,6 +117,15 @@ def test_speed_ratio_regression_rule(ratio, factor, flagged):
     assert bool(regs) == flagged, regs
 
 
+@pytest.mark.parametrize("load, flagged", [(None, True), (3.9, True), (4.1, False)])
+def test_speed_ratio_is_not_judged_on_an_overloaded_machine(load, flagged):
+    base = {"speed": {"speed/x": {"completed": True, "ratio_wall": 10.0}}}
+    record = dict(_speed_record(2.0), load_before=1.0, load_after=load)
+    regs, notes = compare_with_baseline({"speed": [record], "meta": {"cpu_count": 2}}, base)
+    assert bool(regs) == flagged, regs
+    assert flagged or any("not judged: load average 4.1 on 2 cores" in n for n in notes)
+
+
 def test_accuracy_and_floor_regression_rules():
     base = {"accuracy": {"accuracy/a": {"passed": True}, "accuracy/b": {"passed": False}},
             "floors": {"memory": True}, "speed": {"speed/x": {"completed": True,
