@@ -79,7 +79,7 @@ def test_gauss_newton_activation_really_drops_sigma_second_derivative():
 
 
 # ----------------------------------------------------------------------------- references
-def test_relu_first_step_matches_spec_and_simulations(paper_sims_d5000):
+def test_relu_first_step_matches_the_theory_page_and_simulations(paper_sims_d5000):
     prob = dmft.Problem()  # paper setting: alpha 3, eta 0.2, tanh-he1-he3, P = 2 ReLU
     M1, Q1 = bench_cases.relu_first_step(prob)
     # docs/theory/learnability.md: |M_1 row| = 0.0988 in the paper setting
