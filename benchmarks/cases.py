@@ -19,6 +19,7 @@ import numpy as np
 
 import dmft
 from dmft.exact import linear_gd
+from solvers.numerics.gauss_hermite import gauss_hermite
 
 __all__ = ["Case", "CASES", "reference_dir", "get_cases", "relu_first_step"]
 
@@ -164,8 +165,7 @@ def relu_first_step(problem: dmft.Problem, nodes: int = 120) -> tuple[np.ndarray
         raise ValueError("relu_first_step needs M0 = 0 and Q0 = I")
     P, K, a = problem.P, problem.K, problem.a
     alpha, eta = problem.alpha, problem.eta
-    x, w = np.polynomial.hermite_e.hermegauss(nodes)
-    w = w / w.sum()
+    x, w = gauss_hermite(nodes)
     grids = np.meshgrid(*([x] * K), indexing="ij")
     wz = np.prod(np.meshgrid(*([w] * K), indexing="ij"), axis=0).ravel()
     Z = np.stack([g.ravel() for g in grids])

@@ -1,6 +1,7 @@
 """Plain vectorized-numpy multi-pass DMFT: the speed baseline and an independent cross-check.
 
-This module re-implements SPEC sections 3, 4(a), 4(b) and 5 directly from the equations, in
+This module re-implements the multi-pass DMFT (docs/theory/dmft.md), both kernel estimators
+(docs/theory/estimators.md) and the batch schedules directly from the equations, in
 plain numpy (vectorized over the Monte Carlo samples, loops only over time), with no numba
 kernels. It has two jobs:
 
@@ -9,13 +10,13 @@ kernels. It has two jobs:
 2. it is an *independent* implementation that the numba solver is checked against.
 
 Because independence is the point, this file computes the committee loss, its gradient F and
-its Hessian J itself from their definitions (SPEC section 1) instead of calling
+its Hessian J itself from their definitions (docs/theory/model.md) instead of calling
 ``solvers.numerics.committee``. This is the one place in the package where F is deliberately
 duplicated; everywhere else ``solvers.numerics.committee`` is the single source of truth.
 sigma, sigma', sigma'' are evaluated with the elementwise ufuncs ``problem.activation(x)``,
 ``.d1(x)``, ``.d2(x)``.
 
-Choices made where SPEC leaves room (see also the docstring of :func:`solve_numpy`):
+Choices made where the equations leave room (see also the docstring of :func:`solve_numpy`):
 
 * Noise. zeta is one Gaussian process: every sample keeps its white normals xi(0..t), and
   zeta(t) = (row block t of L) xi(0..t), L the lower-triangular Cholesky factor of the
@@ -119,7 +120,7 @@ def _psd_sqrt(A: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ loss, F, J
 def _loss_F_J(problem: Problem, h: np.ndarray, y: np.ndarray, need_J: bool):
-    """Committee loss, gradient and Hessian in u, from SPEC section 1 (deliberate duplicate).
+    """Committee loss, gradient and Hessian in u, from docs/theory/model.md (deliberate duplicate).
 
     Parameters
     ----------
@@ -151,7 +152,7 @@ def _loss_F_J(problem: Problem, h: np.ndarray, y: np.ndarray, need_J: bool):
 
 # ------------------------------------------------------------------------------ schedules
 class _Activity:
-    """Per-sample activity s(t) in {0, 1} for the schedules of SPEC section 5."""
+    """Per-sample activity s(t) in {0, 1} for the batch schedules (docs/theory/dmft.md)."""
 
     def __init__(self, schedule, S: int, rng: np.random.Generator) -> None:
         self.schedule = schedule
@@ -177,7 +178,7 @@ def _cavity_covariance(Phi, G, C, Qperp0, t_max: int) -> np.ndarray:
     """Qperp(u, v) for u, v = 0..t_max as a time-major ((t_max+1)P, (t_max+1)P) matrix.
 
     Qperp(u, v) = Phi(u) Qperp0 Phi(v)^T + sum_{s<u, s'<v} G(u,s) C(s,s') G(v,s')^T
-    (SPEC section 3). Phi: (T, P, P); G: (T, T, P, P) with G[u, s] = 0 for s >= u;
+    (docs/theory/dmft.md). Phi: (T, P, P); G: (T, T, P, P) with G[u, s] = 0 for s >= u;
     C: (T, T, P, P) filled for all pairs up to t_max - 1.
     """
     P = Qperp0.shape[0]
@@ -230,7 +231,7 @@ def solve_numpy(
     *,
     stein_cw: str = "empirical",
 ) -> dict[str, np.ndarray]:
-    """Multi-pass DMFT of SPEC sections 3-5 in plain numpy (one causal forward pass).
+    """Multi-pass DMFT (docs/theory/dmft.md) in plain numpy (one causal forward pass).
 
     Per sample: z ~ N(0, I_K), y = g*(z) (+ sqrt(noise) N(0,1)), r(0) ~ N(0, Q0 - M0 M0^T),
     h(t) = r(t) + M(t) z, white normals xi(t) ~ N(0, I_P), zeta(t) = sum_{s<=t} L_ts xi(s),
@@ -249,8 +250,9 @@ def solve_numpy(
         Master seed; spawned into independent streams for (z, labels, r(0)), the white noise
         xi, and the schedule, so e.g. ``Cyclic(1)`` reproduces ``"full"`` exactly.
     estimator : {"stein", "pathwise"}
-        How Lambda and R are estimated (SPEC 4(b) Gaussian integration by parts, or 4(a)
-        pathwise response chi with R(t,s) = alpha E[s(t) J(t) chi(t,s)], J first).
+        How Lambda and R are estimated (docs/theory/estimators.md): Stein's Gaussian
+        integration by parts, or the pathwise response chi with
+        R(t,s) = alpha E[s(t) J(t) chi(t,s)], J first).
     stein_cw : {"empirical", "exact"}
         Stein only: Cw from the Monte Carlo E[w w^T] of the same samples, or from the
         deterministic Qperp recursion.
@@ -261,10 +263,11 @@ def solve_numpy(
         ``M`` (T, P, K), ``Q`` (T, P, P) (deterministic Qperp recursion + M M^T),
         ``e_train`` (T,), ``C`` (T, T, P, P) (all pairs, C[s, t] = C[t, s]^T),
         ``R`` (T, T, P, P) (zero for s >= t), ``Lam`` (T, P, P), and ``Qperp`` (T, T, P, P),
-        the deterministic cavity covariance Qperp(t, s) of SPEC 3. Stein adds ``Cw`` (T, T, P, P),
-        the Monte Carlo E[w(t) w(s)^T], ``cond_Cw`` (T,) and ``rank_Cw`` (T,), the condition
-        number on its range and the numerical rank of the ((t+1)P, (t+1)P) matrix
-        Cw[0..t, 0..t] pseudo-inverted at step t (rank < (t+1)P when C is rank deficient).
+        the deterministic cavity covariance Qperp(t, s) (docs/theory/dmft.md). Stein adds
+        ``Cw`` (T, T, P, P), the Monte Carlo E[w(t) w(s)^T], ``cond_Cw`` (T,) and ``rank_Cw``
+        (T,), the condition number on its range and the numerical rank of the ((t+1)P,
+        (t+1)P) matrix Cw[0..t, 0..t] pseudo-inverted at step t (rank < (t+1)P when C is rank
+        deficient).
     """
     _check_inputs(problem, samples, estimator, stein_cw)
     S, T, P, K = int(samples), problem.T, problem.P, problem.K
@@ -417,7 +420,7 @@ def solve_numpy_replicas(
 
     Each sub-solve has ``samples // replicas`` samples and its own kernels (seed
     ``SeedSequence(seed).spawn(replicas)[i]``), so the error bars include the kernels' own
-    Monte Carlo noise fed forward (SPEC 4b).
+    Monte Carlo noise fed forward (docs/theory/estimators.md).
 
     Returns
     -------

@@ -5,6 +5,10 @@ Runs the accuracy suite (``benchmarks.accuracy``) and the speed/memory suite
 markdown table and compares with ``benchmarks/baseline.json``. Exit status 1 on a regression
 (an accuracy case failing where the baseline passed, a side-by-side speed ratio worse than the
 baseline's by more than ``--speed-factor``, a gated floor missed), 0 otherwise.
+
+``<out>`` is ``benchmarks/results/local/`` by default, which git ignores: a run changes no
+tracked file. The results committed in ``benchmarks/results/`` are snapshots written on purpose
+(``--out benchmarks/results``), like the baseline (``--update-baseline``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ __all__ = ["main", "run", "BASELINE"]
 
 HERE = Path(__file__).resolve().parent
 BASELINE = HERE / "baseline.json"
+LOCAL_RESULTS = HERE / "results" / "local"  # ignored by git (.gitignore)
 
 
 def _commit() -> str:
@@ -119,8 +124,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="merge this run's results into the baseline file")
     p.add_argument("--speed-factor", type=float, default=SPEED_FACTOR,
                    help=f"allowed worsening of speed ratios (default {SPEED_FACTOR:g})")
-    p.add_argument("--out", type=Path, default=HERE / "results",
-                   help="directory for latest_<mode>.json/.md/.png")
+    p.add_argument("--out", type=Path, default=LOCAL_RESULTS,
+                   help="directory for latest_<mode>.json/.md/.png (default: "
+                        "benchmarks/results/local/, ignored by git; benchmarks/results/ holds "
+                        "the committed snapshot)")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     return p
 

@@ -1,7 +1,8 @@
 """Solver hooks for the accuracy benchmark: the correct solver and two deliberately broken ones.
 
 A hook has the signature ``solve(problem, samples, seed, estimator) -> dmft.Trajectory``. The
-broken variants exist so that the benchmark can prove it detects real errors (SPEC 8):
+broken variants exist so that the benchmark can prove it detects real errors (two of the four
+in docs/theory/authors-script.md):
 
 * ``broken-noise``: the noise zeta is drawn independently at every step (cross-time covariance
   dropped), via the supported option ``dmft.solve(..., noise_memory=False)``.
@@ -47,14 +48,14 @@ def solve_correct(problem: dmft.Problem, samples: int, seed: int,
 
 def solve_broken_noise(problem: dmft.Problem, samples: int, seed: int,
                        estimator: str) -> dmft.Trajectory:
-    """SPEC 8 error (1): noise drawn afresh at every step."""
+    """Error (1) of docs/theory/authors-script.md: noise drawn afresh at every step."""
     return dmft.solve(problem, samples=samples, seed=seed, estimator=estimator,
                       noise_memory=False, progress=False)
 
 
 def solve_broken_hessian(problem: dmft.Problem, samples: int, seed: int,
                          estimator: str) -> dmft.Trajectory:
-    """SPEC 8 error (4): tanh's sigma'' replaced by 0 (Gauss-Newton Hessian)."""
+    """Error (4) of docs/theory/authors-script.md: tanh's sigma'' replaced by 0 (Gauss-Newton)."""
     if problem.activation.name == "tanh":
         problem = problem.replace(activation=TANH_GAUSS_NEWTON)
     return dmft.solve(problem, samples=samples, seed=seed, estimator=estimator, progress=False)

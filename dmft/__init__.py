@@ -4,57 +4,37 @@ See ``README.md`` and the docstrings of :func:`solve`, :func:`simulate`, :func:`
 """
 
 import importlib
-import importlib.util
-import sys
 from typing import TYPE_CHECKING
 
+from ._version import __version__ as __version__
 from .activations import ACTIVATIONS, Activation
 from .api import simulate, solve
+from .compare import compare, extrapolate
 from .problem import Problem
 from .schedules import Bernoulli, Cyclic, Full, OnePass
 from .targets import TARGETS, Target
 from .trajectory import DivergenceError, Trajectory
 
-__version__ = "0.1.0"
-
 if TYPE_CHECKING:  # for type checkers and editors; at run time these load on first use
-    from . import learnability, sweeps
-    from .compare import compare, extrapolate
+    from . import exact, learnability, stats, sweeps
     from .gaussian import first_hermite
     from .io import load
     from .sweeps import sweep
 
 # Public names loaded on first access (PEP 562), so that `import dmft` does not import
 # scipy.stats, h5py, dask or the learnability analysis: name -> (module, attribute or None
-# for the module itself).
+# for the module itself). The function `compare` hides the module `dmft.compare` from
+# attribute access (``sys.modules["dmft.compare"]`` is the module): the submodule is imported
+# above, before the name is rebound, so a later `import dmft.compare` does not rebind it.
 _LAZY = {
-    "compare": ("dmft.compare", "compare"),
-    "extrapolate": ("dmft.compare", "extrapolate"),
+    "exact": ("dmft.exact", None),
+    "stats": ("dmft.stats", None),
     "first_hermite": ("dmft.gaussian", "first_hermite"),
     "learnability": ("dmft.learnability", None),
     "load": ("dmft.io", "load"),
     "sweep": ("dmft.sweeps", "sweep"),
     "sweeps": ("dmft.sweeps", None),
 }
-
-
-def _register_unexecuted(name: str) -> None:
-    """Put submodule ``name`` into ``sys.modules`` now and execute it on first attribute access.
-
-    For ``dmft.compare``, a module whose name the package gives to the function ``compare``:
-    importing the module the ordinary way later (``from dmft.compare import ...``) would make
-    the import system rebind ``dmft.compare`` to the module; a module already in
-    ``sys.modules`` is returned without that rebinding.
-    """
-    spec = importlib.util.find_spec(name)
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-
-
-if "dmft.compare" not in sys.modules:
-    _register_unexecuted("dmft.compare")
 
 
 def __getattr__(name: str):
@@ -85,12 +65,14 @@ __all__ = [
     "Target",
     "Trajectory",
     "compare",
+    "exact",
     "extrapolate",
     "first_hermite",
     "learnability",
     "load",
     "simulate",
     "solve",
+    "stats",
     "sweep",
     "sweeps",
 ]

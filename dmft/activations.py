@@ -18,7 +18,7 @@ import numpy as np
 from solvers.numerics.table import ACTIVATION_TABLE
 
 from ._callables import describe
-from .validation import real
+from .validation import real, registry_entry
 
 __all__ = ["Activation", "ACTIVATIONS", "get_activation"]
 
@@ -134,15 +134,4 @@ ACTIVATIONS: dict[str, Activation] = {
 
 def get_activation(spec: str | Activation) -> Activation:
     """Resolve a registry name or pass an :class:`Activation` through."""
-    if isinstance(spec, Activation):
-        return spec
-    if isinstance(spec, str):
-        if spec not in ACTIVATIONS:
-            raise ValueError(
-                f"activation={spec!r} is not a registered activation; allowed: "
-                f"{sorted(ACTIVATIONS)} or a dmft.Activation"
-            )
-        return ACTIVATIONS[spec]
-    raise TypeError(
-        f"activation must be a registry name or dmft.Activation, got {type(spec).__name__}"
-    )
+    return registry_entry("activation", spec, ACTIVATIONS, Activation)

@@ -10,7 +10,7 @@ import numpy as np
 from solvers.numerics.table import TEACHER_TABLE, evaluate_teacher
 
 from ._callables import describe
-from .validation import integer
+from .validation import integer, registry_entry
 
 __all__ = ["Target", "TARGETS", "get_target", "hermite"]
 
@@ -144,13 +144,4 @@ def registry_code(target: Target) -> int:
 
 def get_target(spec: str | Target) -> Target:
     """Resolve a registry name or pass a :class:`Target` through."""
-    if isinstance(spec, Target):
-        return spec
-    if isinstance(spec, str):
-        if spec not in TARGETS:
-            raise ValueError(
-                f"target={spec!r} is not a registered target; allowed: {sorted(TARGETS)} "
-                "or a dmft.Target"
-            )
-        return TARGETS[spec]
-    raise TypeError(f"target must be a registry name or dmft.Target, got {type(spec).__name__}")
+    return registry_entry("target", spec, TARGETS, Target)

@@ -55,7 +55,7 @@ def base_provenance(method: str, **extra: Any) -> dict:
     """Provenance record shared by all solvers: method, versions, plus solver-specific keys."""
     import numba
 
-    from . import __version__
+    from ._version import __version__
 
     prov = {
         "method": method,

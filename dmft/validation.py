@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["integer", "real"]
+__all__ = ["integer", "real", "registry_entry"]
 
 
 def _range_text(low, high, low_open: bool = False, high_open: bool = False) -> str:
@@ -98,3 +98,38 @@ def real(name: str, value, low: float | None = None, high: float | None = None, 
     if bad:
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
     return v
+
+
+def registry_entry(name: str, spec, registry: dict, cls: type):
+    """``spec`` itself if it is a ``cls``, else the entry of ``registry`` that it names.
+
+    Parameters
+    ----------
+    name : str
+        The parameter (``"target"``, ``"activation"``), which is also what the registry holds.
+    spec : str or cls
+        A registry name or an instance of ``cls``.
+    registry : dict
+        Name -> instance of ``cls``.
+    cls : type
+        The public class of the entries (named in messages as ``dmft.<class>``).
+
+    Examples
+    --------
+    >>> from dmft.activations import ACTIVATIONS, Activation
+    >>> registry_entry("activation", "relu", ACTIVATIONS, Activation).name
+    'relu'
+    >>> registry_entry("activation", "rleu", ACTIVATIONS, Activation)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: activation='rleu' is not a registered activation; allowed: [...] or a dmft...
+    """
+    if isinstance(spec, cls):
+        return spec
+    if isinstance(spec, str):
+        if spec not in registry:
+            raise ValueError(f"{name}={spec!r} is not a registered {name}; allowed: "
+                             f"{sorted(registry)} or a dmft.{cls.__name__}")
+        return registry[spec]
+    raise TypeError(f"{name} must be a registry name or dmft.{cls.__name__}, got "
+                    f"{type(spec).__name__}")

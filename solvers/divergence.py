@@ -1,6 +1,7 @@
 """Runaway growth of a solution: the bound the solvers apply and the error they raise.
 
-A run has diverged at the first step t where an overlap is not finite, or where the training
+A run has diverged at the first step t where an overlap is not finite (or, at t = 0, the
+training loss is NaN: the activation or target is at fault), or where the training
 loss or a diagonal entry of Q exceeds ``GROWTH`` = 10^6 times its scale at t = 0 (the scale of
 e_train is max(1, e_train(0)); that of Q is max(1, Q_jj(0), 2 e_train(0)), so that a student
 that must grow to fit a large target is not taken for a diverging one; with labels so large
@@ -68,7 +69,8 @@ def diverged(e_train: np.ndarray, Q: np.ndarray, stopped: bool) -> Divergence | 
     Parameters
     ----------
     e_train : ndarray, shape (R, n)
-        Training loss of R runs at the n steps computed (NaN where not measured).
+        Training loss of R runs at the n steps computed (NaN where not measured; it is always
+        measured at t = 0).
     Q : ndarray, shape (R, n, P, P)
     stopped : bool
         Whether the computation stopped at step n on non-finite values.
@@ -93,6 +95,8 @@ def diverged(e_train: np.ndarray, Q: np.ndarray, stopped: bool) -> Divergence | 
         for t in range(n):
             if broken[:, t].any():
                 return Divergence(t, "non-finite overlaps")
+            if t == 0 and np.isnan(e_train[:, 0]).any():  # always measured at t = 0
+                return Divergence(0, "the training loss is NaN")
             if loss[:, t].any():
                 return Divergence(t, f"the training loss grew past {GROWTH:.0e} times its "
                                      "scale at t = 0")

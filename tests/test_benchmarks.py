@@ -79,7 +79,7 @@ def test_gauss_newton_activation_really_drops_sigma_second_derivative():
 
 
 # ----------------------------------------------------------------------------- references
-def test_relu_first_step_matches_spec_and_simulations(paper_sims_d5000):
+def test_relu_first_step_matches_the_theory_page_and_simulations(paper_sims_d5000):
     prob = dmft.Problem()  # paper setting: alpha 3, eta 0.2, tanh-he1-he3, P = 2 ReLU
     M1, Q1 = bench_cases.relu_first_step(prob)
     # docs/theory/learnability.md: |M_1 row| = 0.0988 in the paper setting
@@ -115,6 +115,15 @@ def test_speed_ratio_regression_rule(ratio, factor, flagged):
     base = {"speed": {"speed/x": {"completed": True, "ratio_wall": 10.0}}}
     regs, _ = compare_with_baseline({"speed": [_speed_record(ratio)]}, base, factor)
     assert bool(regs) == flagged, regs
+
+
+@pytest.mark.parametrize("load, flagged", [(None, True), (3.9, True), (4.1, False)])
+def test_speed_ratio_is_not_judged_on_an_overloaded_machine(load, flagged):
+    base = {"speed": {"speed/x": {"completed": True, "ratio_wall": 10.0}}}
+    record = dict(_speed_record(2.0), load_before=1.0, load_after=load)
+    regs, notes = compare_with_baseline({"speed": [record], "meta": {"cpu_count": 2}}, base)
+    assert bool(regs) == flagged, regs
+    assert flagged or any("not judged: load average 4.1 on 2 cores" in n for n in notes)
 
 
 def test_accuracy_and_floor_regression_rules():

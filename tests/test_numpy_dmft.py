@@ -14,16 +14,16 @@ from math import pi
 import numpy as np
 import pytest
 
+import dmft
 from benchmarks.numpy_dmft import psd_cholesky_extend, solve_numpy, solve_numpy_replicas
 from dmft import Bernoulli, Cyclic, Problem
-from dmft.stats import agree, mean_se
+from dmft.stats import agree, dof_from_provenance, mean_se, z_scores
+from solvers.numerics.gauss_hermite import gauss_hermite
 
 
 def _z(diff: np.ndarray, se: np.ndarray) -> np.ndarray:
-    """diff / se where se > 0; entries that are exactly 0 with se = 0 give 0, others inf."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(se > 0, diff / np.where(se > 0, se, 1.0), np.where(diff == 0, 0.0, np.inf))
-    return z
+    """diff / se; entries that are exactly 0 with se = 0 give 0, others +-inf."""
+    return z_scores(diff, se, 0.0, 0.0)
 
 
 def _paired_z(runs_a: list[dict], runs_b: list[dict], key: str) -> np.ndarray:
@@ -51,8 +51,9 @@ def test_linear_case_matches_marchenko_pastur(P, estimator, linear_exact):
 
 # ------------------------------------------------------------------------------ smooth case
 def test_smooth_tanh_case_matches_simulations():
-    # SPEC 9: d = 3000, 12 seeds. Dropping sigma'' gives 0.7105 at t = 2 (25 SE away) and
-    # independent noise per step 0.8660 at t = 5 (34 SE away), so this test separates them.
+    # docs/validation.md (a smooth nonlinear case): d = 3000, 12 seeds. Dropping sigma'' gives
+    # 0.7105 at t = 2 (25 SE away) and independent noise per step 0.8660 at t = 5 (34 SE
+    # away), so this test separates them.
     problem = Problem(target="tanh", P=1, activation="tanh", a=[1.0], alpha=3.0, eta=0.5, T=6)
     mean, se = solve_numpy_replicas(problem, 16 * 60_000, seed=3, replicas=16)
     sims = {2: (0.7569, 0.0019), 3: (0.8336, 0.0011), 5: (0.8934, 0.0008)}
@@ -134,46 +135,29 @@ def test_relu_overlaps_match_authors_simulations(relu_paper_runs, authors_sims_d
 def test_noise_has_full_cross_time_covariance(relu_paper_runs):
     # The Monte Carlo covariance of the cavity field w (built from the sampled zeta) must equal
     # the deterministic Qperp recursion, which uses C(t, s) for all pairs: drawing the noise
-    # afresh each step (error 1 of SPEC 8) breaks the cross-time blocks.
+    # afresh each step (error 1 of docs/theory/authors-script.md) breaks the cross-time blocks.
     T = relu_paper_runs[0]["Cw"].shape[0]
     diff = np.stack([run["Cw"] - run["Qperp"] for run in relu_paper_runs])
-    z = _z(diff.mean(axis=0), diff.std(axis=0, ddof=1) / np.sqrt(len(diff)))
+    z = _z(*mean_se(diff))
     assert np.all(np.abs(z) < 4), np.abs(z).max()
     # and the comparison has something to detect: later noise is correlated with earlier
     qperp = np.mean([run["Qperp"] for run in relu_paper_runs], axis=0)
     assert np.abs(qperp[T - 1, 1]).max() > 0.1
 
 
-def _extrapolate_in_inverse_d(ref, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted least-squares fit mean(d) = c0 + c1 / d per entry; returns c0 and its SE."""
-    dims = (1000, 2000, 4000)
-    means = np.stack([ref[f"{key}_d{d}"].mean(axis=0) for d in dims])
-    ses = np.stack([ref[f"{key}_d{d}"].std(axis=0, ddof=1) / np.sqrt(len(ref[f"{key}_d{d}"]))
-                    for d in dims])
-    X = np.stack([np.ones(3), 1.0 / np.array(dims)], axis=1)
-    c0, c0_se = means[0].copy(), np.zeros(means.shape[1:])
-    for idx in np.ndindex(means.shape[1:]):
-        col = (slice(None), *idx)
-        if ses[col].min() == 0:  # deterministic entries (t = 0): nothing to fit
-            continue
-        w = 1.0 / ses[col] ** 2
-        cov = np.linalg.inv(X.T @ (w[:, None] * X))
-        c0[idx] = (cov @ (X.T @ (w * means[col])))[0]
-        c0_se[idx] = np.sqrt(cov[0, 0])
-    return c0, c0_se
-
-
 @pytest.mark.slow
-def test_sharp_case_matches_extrapolated_simulations(sharp_sims):
+def test_sharp_case_matches_extrapolated_simulations(sharp_simulations):
     # alpha 3, eta 0.5, T 12 (docs/validation.md): the authors' script gives M_00(11) = 0.446,
-    # far from the extrapolated ~0.366. 84 comparisons, so k = 4.
-    ref = sharp_sims
-    problem = Problem(target="tanh-he1-he3", P=2, activation="relu", alpha=3.0, eta=0.5, T=12)
-    mean, se = solve_numpy_replicas(problem, 16 * 100_000, seed=0, replicas=16)
+    # far from the extrapolated ~0.366. 77 independent entries (M, and Q's upper triangle) for
+    # t >= 1, family-wise 3 sigma with Student-t tails (16 replicas; >= 80 seeds per d).
+    limit = dmft.extrapolate(sharp_simulations)
+    mean, se = solve_numpy_replicas(limit.problem, 16 * 100_000, seed=0, replicas=16)
     for key in ("M", "Q"):
-        c0, c0_se = _extrapolate_in_inverse_d(ref, key)
-        z = _z(mean[key][1:] - c0[1:], np.hypot(se[key][1:], c0_se[1:]))
-        assert np.all(np.abs(z) < 4), (key, np.abs(z).max())
+        ok = agree(mean[key][1:], se[key][1:], 16 - 1, getattr(limit, key)[1:],
+                   getattr(limit, key + "_se")[1:], dof_from_provenance(limit.provenance),
+                   n_tests=77)
+        assert ok.all(), (key, _z(mean[key][1:] - getattr(limit, key)[1:],
+                                  np.hypot(se[key][1:], getattr(limit, key + "_se")[1:])))
 
 
 # ------------------------------------------------------------------------------ schedules
@@ -188,11 +172,12 @@ def test_trivial_schedules_reproduce_full_batch():
 
 @pytest.mark.parametrize(("schedule", "fraction"), [(Bernoulli(0.3), 0.3), (Cyclic(4), 0.25)])
 def test_first_step_overlap_scales_with_active_fraction(schedule, fraction):
-    # SPEC 7 with a fraction of the batch active: M_1 = eta alpha b a E[s'(h)] E[g* z]; for
-    # tanh student and teacher with a = 1, E[tanh(z) z] = E[tanh'(z)] (Stein), so
-    # M_1 = eta alpha b E[sech^2]^2 (Gauss-Hermite quadrature).
-    nodes, weights = np.polynomial.hermite_e.hermegauss(80)
-    mean_sech2 = weights @ (1 - np.tanh(nodes) ** 2) / weights.sum()
+    # docs/theory/learnability.md (the first step) with a fraction of the batch active:
+    # M_1 = eta alpha b a E[s'(h)] E[g* z]; for tanh student and teacher with a = 1,
+    # E[tanh(z) z] = E[tanh'(z)] (Stein), so M_1 = eta alpha b E[sech^2]^2 (Gauss-Hermite
+    # quadrature).
+    nodes, weights = gauss_hermite(80)
+    mean_sech2 = weights @ (1 - np.tanh(nodes) ** 2)
     expected = 0.5 * 3.0 * fraction * mean_sech2**2
     problem = Problem(target="tanh", P=1, activation="tanh", a=[1.0], alpha=3.0, eta=0.5, T=2,
                       schedule=schedule)
@@ -228,8 +213,7 @@ def _simulate_tanh(schedule, d: int, seeds: int, T: int, seed: int) -> dict:
         e_runs.append(e_t)
     out = {}
     for key, runs in (("M", np.array(M_runs)), ("e_train", np.array(e_runs))):
-        out[key] = runs.mean(axis=0)
-        out[key + "_se"] = runs.std(axis=0, ddof=1) / np.sqrt(seeds)
+        out[key], out[key + "_se"] = mean_se(runs)
     return out
 
 
@@ -241,10 +225,15 @@ def test_minibatch_schedules_match_finite_d_simulation(schedule):
     problem = Problem(target="tanh", P=1, activation="tanh", a=[1.0], alpha=3.0, eta=0.5, T=T,
                       schedule=schedule)
     mean, se = solve_numpy_replicas(problem, 16 * 50_000, seed=9, replicas=16)
-    zM = (mean["M"][1:, 0, 0] - sims["M"][1:]) / np.hypot(se["M"][1:, 0, 0], sims["M_se"][1:])
-    ze = (mean["e_train"] - sims["e_train"]) / np.hypot(se["e_train"], sims["e_train_se"])
-    assert np.all(np.abs(zM) < 3), zM
-    assert np.all(np.abs(ze) < 3), ze
+    # 2 T - 1 entries; SEs from 16 replicas and 40 seeds: family-wise 3 sigma, Student-t tails
+    okM = agree(mean["M"][1:, 0, 0], se["M"][1:, 0, 0], 16 - 1, sims["M"][1:], sims["M_se"][1:],
+                40 - 1, n_tests=2 * T - 1)
+    oke = agree(mean["e_train"], se["e_train"], 16 - 1, sims["e_train"], sims["e_train_se"],
+                40 - 1, n_tests=2 * T - 1)
+    assert okM.all(), _z(mean["M"][1:, 0, 0] - sims["M"][1:],
+                         np.hypot(se["M"][1:, 0, 0], sims["M_se"][1:]))
+    assert oke.all(), _z(mean["e_train"] - sims["e_train"],
+                         np.hypot(se["e_train"], sims["e_train_se"]))
 
 
 # ------------------------------------------------------------------------------ building blocks

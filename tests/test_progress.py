@@ -6,6 +6,7 @@ import io
 
 import numba
 import numpy as np
+import pytest
 
 from dmft.progress import Progress, compile_notice
 
@@ -76,3 +77,23 @@ def test_warmup_queues_the_other_solvers_only_when_something_compiles(monkeypatc
     assert set(warm.tasks) == {"one-pass", "simulate"}
     for task in warm.tasks.values():  # the helper would read and delete the problem files
         warmup.os.unlink(task.split("@", 1)[1])
+
+
+@pytest.mark.slow
+def test_first_run_says_it_compiles_also_without_a_terminal(tmp_path):
+    """A fresh install (empty numba cache), stderr a pipe: one notice line before compiling."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(repo))
+    cmd = [sys.executable, "-m", "dmft.cli", "solve", "--T", "2", "--samples", "4096",
+           "--replicas", "2", "--out", str(tmp_path / "x.h5")]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, proc.stderr
+    notices = [line for line in proc.stderr.splitlines() if "compiling numba kernels" in line]
+    assert notices == ["dmft: compiling numba kernels for the multi-pass DMFT (first run only, "
+                       "~20 s)"], proc.stderr

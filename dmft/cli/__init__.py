@@ -19,7 +19,7 @@ _SUBCOMMANDS = (run, solve, compare, figure, analyze, sweep)
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``dmft`` argument parser with every subcommand."""
-    from .. import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="dmft",

@@ -63,10 +63,7 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         traj = solve(prob, method=args.method, **options)
     except (ValueError, TypeError) as exc:
         return error(str(exc))
-    print_trajectory(traj)
-    traj.save(args.out)
-    print(f"saved to {args.out}")
-    return EXIT_OK
+    return _print_and_save(traj, args.out)
 
 
 def _register_simulate(subparsers) -> None:
@@ -96,7 +93,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
                         progress=progress(args), **time_options(args))
     except (ValueError, TypeError) as exc:
         return error(str(exc))
+    return _print_and_save(traj, args.out)
+
+
+def _print_and_save(traj, out: str) -> int:
     print_trajectory(traj)
-    traj.save(args.out)
-    print(f"saved to {args.out}")
+    traj.save(out)
+    print(f"saved to {out}")
     return EXIT_OK

@@ -178,6 +178,7 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
         raise ValueError("solve_multipass is discrete-time GD; gradient flow problems are "
                          "solved by dmft.solve (solvers.flow_dmft.solve_flow_dmft)")
     S, B, Sb, chunk_size = _validate(problem, samples, replicas, estimator, storage, chunk_size)
+    seed = integer("seed", seed, low=0)
     pathwise = estimator == "pathwise"
     T, P, K = problem.T, problem.P, problem.K
     if storage == "auto":
