@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numba
 
-from .committee import block_F, committee_J
+from .committee import block_F, block_loss_terms, committee_J
 from .dmft_state import scratch_size
 from .fields import block_fields
 from .measure import measure_block, measure_block_pathwise
@@ -74,16 +74,19 @@ def chi_start(lo, n, smp):
 
 
 @numba.njit(inline="always")  # receives registry functions: see table.activation_function
-def block_J(u, lo, n, hblk, resid, smp, a, dsig, d2sig, scratch):
+def block_J(u, lo, n, hblk, resid, smp, a, dsig, d2sig, scratch, loss):
     """J_h[:, :, lo + i] = s(u) J(h_i) (P, P) for the n samples from lo, given h = hblk (P, n)
-    and the residuals ``resid`` (n,); ``scratch`` = (hv (P,), Jv (P, P))."""
+    and the residuals ``resid`` (n,); ``scratch`` = (hv (P,), Jv (P, P)); ``loss`` as in
+    :func:`advance_block`."""
     hv, Jv = scratch
     P = hv.shape[0]
-    mask, J_h = smp.mask, smp.J_h
+    mask, J_h, y = smp.mask, smp.J_h, smp.y
+    c, ld1, ld2 = loss[0], loss[3], loss[4]
     for i in range(n):
         for j in range(P):
             hv[j] = hblk[j, i]
-        committee_J(hv, resid[i], a, dsig, d2sig, Jv)
+        r, yi = resid[i], y[lo + i]
+        committee_J(hv, ld1(r, yi, c), ld2(r, yi, c), a, dsig, d2sig, Jv)
         mu_ = float(mask[u, lo + i])
         for j in range(P):
             for q in range(P):
@@ -91,12 +94,14 @@ def block_J(u, lo, n, hblk, resid, smp, a, dsig, d2sig, scratch):
 
 
 @numba.njit(inline="always")
-def advance_block(k, steps, par, blocks, smp, rep, sig, dsig, d2sig, pathwise):
+def advance_block(k, steps, par, blocks, smp, rep, sig, dsig, d2sig, pathwise, loss):
     """Advance block k through u = steps[0]..steps[1] (module docstring); returns the
-    residuals y - f at the last step (n,), a view of the block's scratch.
+    sample losses at the last step as (q1, q2) (n,) with 2 L = q1 * q2
+    (``committee.block_loss_terms``), views of the block's scratch.
 
     ``pathwise`` is a compile-time constant of the calling kernel; sig, dsig, d2sig the
-    activation's functions (inlinable registry functions or cfuncs).
+    activation's functions (inlinable registry functions or cfuncs); ``loss`` = (c,
+    half_square, value, d1, d2) the loss's parameter, form and functions (likewise).
     """
     P = smp.gw.shape[1]
     lo = blocks.start[k]
@@ -121,18 +126,18 @@ def advance_block(k, steps, par, blocks, smp, rep, sig, dsig, d2sig, pathwise):
                 chi_step(u, lo, n, rep, par.eta, smp, acc)
         block_fields(u, lo, n, rep, smp, hblk)
         block_F(hblk, smp.y[lo:lo + n], smp.mask[u, lo:lo + n], par.a, sig, dsig, smp.F_h[u],
-                lo, resid)
+                lo, resid, loss[3], loss[0])
         if pathwise:
-            block_J(u, lo, n, hblk, resid, smp, par.a, dsig, d2sig, (hv, Jv))
-    return resid
+            block_J(u, lo, n, hblk, resid, smp, par.a, dsig, d2sig, (hv, Jv), loss)
+    return block_loss_terms(resid, smp.y[lo:lo + n], acc, loss[2], loss[0], loss[1])
 
 
 @numba.njit(inline="always")
-def measure_step(k, t, blocks, resid, smp, sums, pathwise):
-    """Block k's sums of step t (:mod:`.measure`), given its residuals (n,)."""
+def measure_step(k, t, blocks, losses, smp, sums, pathwise):
+    """Block k's sums of step t (:mod:`.measure`), given its sample losses (q1, q2)."""
     lo = blocks.start[k]
     n = blocks.start[k + 1] - lo
-    measure_block(k, t, lo, n, resid, smp, sums)
+    measure_block(k, t, lo, n, losses, smp, sums)
     if pathwise:
         measure_block_pathwise(k, t, lo, n, smp, sums)
 
