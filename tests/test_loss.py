@@ -74,7 +74,7 @@ def _block_vs_committee(H, y, w, a, sig, dsig, loss):
     P, n = H.shape
     F_blk = np.empty((P, n))
     res_blk = np.empty(n)
-    block_F(H, y, w, a, sig, dsig, F_blk, 0, res_blk, loss[3], loss[0])
+    block_F(H, y, w, a, sig, dsig, F_blk, 0, res_blk, loss, np.empty(n))
     F_one = np.empty((P, n))
     res_one = np.empty(n)
     Fv = np.empty(P)

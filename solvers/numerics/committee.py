@@ -21,7 +21,7 @@ import numba
 import numpy as np
 
 __all__ = ["committee_output", "committee_F", "committee_J", "loss_terms", "block_F",
-           "block_loss_terms", "batch_F", "batch_loss"]
+           "batch_F", "batch_loss"]
 
 
 @numba.njit(cache=True, inline="always")
@@ -54,10 +54,11 @@ def committee_F(u, y, a, sig, dsig, loss, F_out):
 
 
 @numba.njit(cache=True, inline="always", fastmath={"reassoc", "contract"})
-def block_F(H, y, weight, a, sig, dsig, F_out, lo, resid_out, ld1, c):
+def block_F(H, y, weight, a, sig, dsig, F_out, lo, resid_out, loss, loss_out):
     """committee_F for n samples at once, samples last: H (P, n), y (n,), weight (n,) (the
-    schedule mask), F_out[:, lo:lo + n] = weight * F, resid_out (n,) = y - f; ``ld1`` the
-    loss's dL/df as ``ld1(r, y, c)``.
+    schedule mask), F_out[:, lo:lo + n] = weight * F, resid_out (n,) = y - f; ``loss`` =
+    (c, half_square, value, d1, d2) the loss's parameter, form and functions; ``loss_out``
+    (n,) = 2 L unless the loss is the square one (then not written: 2 L = resid^2).
 
     Same formula as committee_F, written as loops over samples per unit so that they
     vectorise (a per-sample loop over P = 2 units does not). Pass C-contiguous H, y, weight
@@ -65,6 +66,7 @@ def block_F(H, y, weight, a, sig, dsig, F_out, lo, resid_out, ld1, c):
     runtime strides defeat the vectoriser (measured 3x slower).
     """
     P, n = H.shape
+    c, ld1 = loss[0], loss[3]
     h0 = H[0]
     a0 = a[0]
     for i in range(n):  # resid = y - sum_j a_j sigma(h_j), unit 0 in the same pass as y
@@ -80,21 +82,10 @@ def block_F(H, y, weight, a, sig, dsig, F_out, lo, resid_out, ld1, c):
         aj = a[j]
         for i in range(n):
             fj[i] = weight[i] * (ld1(resid_out[i], y[i], c) * aj * dsig(hj[i]))
-
-
-@numba.njit(cache=True, inline="always")
-def block_loss_terms(resid, y, scratch, value, c, half_square):
-    """(q1, q2) = (scratch, resid), rows (n,) with 2 L = q1 * q2 per sample, from the
-    residuals ``resid`` (n,) (overwritten: not needed any more) and labels y (n,): both the
-    residuals for the square loss (its sums stay sums of r * r), else 2 L and ones."""
-    for i in range(resid.shape[0]):
-        r = resid[i]
-        if half_square:
-            scratch[i] = r
-        else:
-            scratch[i] = 2.0 * value(r, y[i], c)
-            resid[i] = 1.0
-    return scratch, resid
+    if not loss[1]:
+        value = loss[2]
+        for i in range(n):
+            loss_out[i] = 2.0 * value(resid_out[i], y[i], c)
 
 
 @numba.njit(cache=True, inline="always")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numba
 
-from .committee import block_F, block_loss_terms, committee_J
+from .committee import block_F, committee_J
 from .dmft_state import scratch_size
 from .fields import block_fields
 from .measure import measure_block, measure_block_pathwise
@@ -80,13 +80,12 @@ def block_J(u, lo, n, hblk, resid, smp, a, dsig, d2sig, scratch, loss):
     :func:`advance_block`."""
     hv, Jv = scratch
     P = hv.shape[0]
-    mask, J_h, y = smp.mask, smp.J_h, smp.y
-    c, ld1, ld2 = loss[0], loss[3], loss[4]
+    mask, J_h = smp.mask, smp.J_h
     for i in range(n):
         for j in range(P):
             hv[j] = hblk[j, i]
-        r, yi = resid[i], y[lo + i]
-        committee_J(hv, ld1(r, yi, c), ld2(r, yi, c), a, dsig, d2sig, Jv)
+        r, yi = resid[i], smp.y[lo + i]
+        committee_J(hv, loss[3](r, yi, loss[0]), loss[4](r, yi, loss[0]), a, dsig, d2sig, Jv)
         mu_ = float(mask[u, lo + i])
         for j in range(P):
             for q in range(P):
@@ -96,8 +95,9 @@ def block_J(u, lo, n, hblk, resid, smp, a, dsig, d2sig, scratch, loss):
 @numba.njit(inline="always")
 def advance_block(k, steps, par, blocks, smp, rep, sig, dsig, d2sig, pathwise, loss):
     """Advance block k through u = steps[0]..steps[1] (module docstring); returns the
-    sample losses at the last step as (q1, q2) (n,) with 2 L = q1 * q2
-    (``committee.block_loss_terms``), views of the block's scratch.
+    sample losses at the last step as (q1, q2) (n,) with 2 L = q1 * q2, views of the block's
+    scratch: the residuals twice for the square loss (whose sums stay sums of r * r), else 2 L
+    and ones.
 
     ``pathwise`` is a compile-time constant of the calling kernel; sig, dsig, d2sig the
     activation's functions (inlinable registry functions or cfuncs); ``loss`` = (c,
@@ -126,10 +126,14 @@ def advance_block(k, steps, par, blocks, smp, rep, sig, dsig, d2sig, pathwise, l
                 chi_step(u, lo, n, rep, par.eta, smp, acc)
         block_fields(u, lo, n, rep, smp, hblk)
         block_F(hblk, smp.y[lo:lo + n], smp.mask[u, lo:lo + n], par.a, sig, dsig, smp.F_h[u],
-                lo, resid, loss[3], loss[0])
+                lo, resid, loss, acc)
         if pathwise:
             block_J(u, lo, n, hblk, resid, smp, par.a, dsig, d2sig, (hv, Jv), loss)
-    return block_loss_terms(resid, smp.y[lo:lo + n], acc, loss[2], loss[0], loss[1])
+    if loss[1]:
+        return resid, resid  # the square loss: 2 L = resid^2
+    for i in range(n):
+        resid[i] = 1.0  # not needed any more: 2 L = acc * 1
+    return acc, resid
 
 
 @numba.njit(inline="always")
