@@ -232,10 +232,10 @@ def check_labels(loss: Loss, labels: np.ndarray, noise: float, target_name: str)
     Examples
     --------
     >>> check_labels(LOSSES["logistic"], np.array([1.0, -1.0]), 0.0, "sign")
-    >>> check_labels(LOSSES["logistic"], np.array([2.0]), 0.0, "he2")
+    >>> check_labels(LOSSES["logistic"], np.array([2.0]), 0.0, "he2")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: loss='logistic' needs labels in [-1, 1], but target 'he2' returned 2; use a +-1 target (e.g. 'sign' or a dmft.Target returning np.sign(...))
+    ValueError: loss='logistic' needs labels in [-1, 1], but target 'he2' returned 2; ...
     """
     if noise > 0.0 and not loss.half_square:
         raise ValueError(

@@ -5,8 +5,9 @@ Each kernel sums over a range [start, stop) of outer nodes so that ``solvers.num
 can run fixed blocks on threads (they release the GIL). F is the committee gradient of
 ``solvers.numerics.committee.committee_F``; label noise y + sqrt(noise) xi_n is integrated by the
 exact 2-point rule xi_n = +-1 (F is linear in y for the square loss, the only one that allows
-label noise). ``loss`` is the loss's (c, half_square, value, d1, d2) (``Loss.kernel_args()``). Used by ``solvers.onepass``; the mathematics is in
-docs/theory/one-pass.md, the quadrature in docs/quadrature.md.
+label noise). ``loss`` is the loss's (c, half_square, value, d1, d2) (``Loss.kernel_args()``).
+Used by ``solvers.onepass``; the mathematics is in docs/theory/one-pass.md, the quadrature in
+docs/quadrature.md.
 """
 
 from __future__ import annotations

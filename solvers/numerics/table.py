@@ -38,12 +38,12 @@ from .loss_functions import (
 )
 from .teachers import (
     he2_rows,
-    sign_he1_he3_rows,
-    sign_rows,
-    sign_z1z2_rows,
     he3_rows,
     he4_rows,
     linear_rows,
+    sign_he1_he3_rows,
+    sign_rows,
+    sign_z1z2_rows,
     staircase2_rows,
     staircase_rows,
     tanh_he1_he3_rows,
