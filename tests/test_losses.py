@@ -240,3 +240,28 @@ def test_dmft_matches_small_simulations_logistic():
     e_ref, e_se = mean_se(sims[1].diagnostics["class_error_runs"])
     assert np.all(np.abs(traj.class_error - e_ref) < 4 * np.hypot(e_se, traj.class_error_se)
                   + 0.02)  # finite d = 800: loose
+
+
+def test_hdf5_round_trip_with_losses(tmp_path):
+    prob = dmft.Problem(target="sign", P=1, activation="tanh", loss="huber(0.5)", T=2)
+    traj = dmft.Trajectory(prob, M=np.zeros((2, 1, 1)), Q=np.ones((2, 1, 1)),
+                           e_train=np.zeros(2), e_gen=np.ones(2),
+                           diagnostics={"class_error": np.array([0.5, 0.4]),
+                                        "class_error_se": np.zeros(2)})
+    traj.save(tmp_path / "a.h5")
+    back = dmft.load(tmp_path / "a.h5")
+    assert back.problem == prob and back.problem.loss.param == 0.5
+    np.testing.assert_array_equal(back.class_error, [0.5, 0.4])
+    user = traj.problem.replace(loss=USER_SQUARE, target="tanh")
+    dmft.Trajectory(user, M=traj.M, Q=traj.Q, e_train=traj.e_train,
+                    e_gen=traj.e_gen).save(tmp_path / "b.h5")
+    with pytest.raises(ValueError, match="loss 'user-square' is user-defined; pass loss="):
+        dmft.load(tmp_path / "b.h5")
+    assert dmft.load(tmp_path / "b.h5", loss=USER_SQUARE).problem.loss is USER_SQUARE
+
+
+def test_cli_loss_option(tmp_path):
+    from dmft.cli import main
+
+    main(["solve", "--target", "sign", "--P", "1", "--activation", "tanh", "--loss",
+          "logistic", "--T", "2", "--samples", "4096", "--quiet", "--out", str(tmp_path / "s.h5")])
