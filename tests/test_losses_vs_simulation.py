@@ -8,7 +8,6 @@ one-pass theory against one-pass simulations, both with ``dmft.compare`` at thre
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import dmft
