@@ -45,7 +45,7 @@ from solvers.numerics.table import USER
 
 from .buffers import bytes_per_sample, draw_statics, keep_samples, samples_for
 from .cavity import cavity_covariance
-from .e_gen import gen_error_mean_se
+from .e_gen import gen_error_mean_se, population_mean_se
 
 __all__ = ["solve_multipass", "ESTIMATORS"]
 
@@ -70,6 +70,12 @@ def _validate(problem: Problem, samples, replicas, estimator, storage, chunk_siz
             f"estimator='pathwise' needs sigma'' pointwise, but activation "
             f"{problem.activation.name!r} has a Dirac mass in sigma'' (weight "
             f"{problem.activation.d2_dirac_at_zero}); use estimator='stein', which is exact for it"
+        )
+    if estimator == "pathwise" and not problem.loss.smooth:
+        raise ValueError(
+            f"estimator='pathwise' needs d^2L/df^2 pointwise, but loss {problem.loss.name!r} "
+            "has a Dirac mass in it (a kink of the loss); use estimator='stein', which is "
+            "exact for it"
         )
     replicas = integer("replicas", replicas, low=2)
     samples = integer("samples", samples, low=1)
@@ -188,9 +194,14 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     n_blk = -(-Sb // BLOCK)  # blocks per replica; block k of replica b is stream b*n_blk+k
     starts = np.minimum(np.arange(n_blk + 1, dtype=np.int64) * BLOCK, Sb)
     act = problem.activation
-    kernels = multipass_kernels(act.code if act.code >= 0 else USER, pathwise)
-    # registry activations are compiled into the kernels: no cfunc arguments to type per call
+    loss = problem.loss
+    kernels = multipass_kernels(act.code if act.code >= 0 else USER, pathwise,
+                                loss.code if loss.code >= 0 else USER)
+    # registry activations and losses are compiled into the kernels: no cfunc arguments to
+    # type per call
     user_fns = act.cfuncs() if act.code < 0 else (None, None, None)
+    loss_args = (loss.kernel_args() if loss.code < 0
+                 else (float(loss.param), loss.half_square, None, None, None))
     par = make_params(Sb, problem.alpha, problem.eta, problem.lam, problem.a, noise_memory,
                       _CHOL_TOL, _CW_RCOND, 2.0 * problem.temperature / problem.eta)
     reps = _replicas(problem, B)
@@ -234,7 +245,7 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
         t = 0
         while t < n_steps:
             t, status = kernels.stored_steps((t, n_steps), par, blocks, smp, sums, rep, diag,
-                                             *user_fns)
+                                             *user_fns, loss_args)
             if status == OK:
                 break
             if status == DIVERGED or not finish(t, status, rep):
@@ -254,7 +265,7 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
             draw_statics(problem, smp, blocks)
             first_compile()
             kernels.replay_pass(t, par, blocks, smp, _rows(sums, k0, k1, pathwise), rep,
-                                *user_fns)
+                                *user_fns, loss_args)
         return finish(t, kernels.finish_step(t, par, sums, rep, diag), rep)
 
     meta = {"seed": seed, "estimator": estimator, "storage": storage, "chunk_size": chunk_size,
@@ -300,9 +311,16 @@ def _assemble(problem: Problem, reps: Replica, Q: np.ndarray, n_t: int, B: int, 
     M, Q = reps.M[:, :n_t], Q[:, :n_t]
     runs = {"M": M, "Q": Q, "e_train": reps.e_train[:, :n_t], "C": reps.C[:, :n_t, :n_t],
             "R": reps.R[:, :n_t, :n_t], "Lam": reps.Lam[:, :n_t]}
-    if compute_egen:
+    classes = {}
+    if compute_egen and (prob.binary_labels or not prob.loss.half_square):
+        pop = population_mean_se(prob, M, Q)
+        e_gen, e_gen_se = pop["e_gen"], pop["e_gen_se"]
+        if prob.binary_labels:
+            classes = {"class_error": pop["class_error"],
+                       "class_error_se": pop["class_error_se"]}
+    if compute_egen and prob.loss.half_square:
         e_gen, e_gen_se = gen_error_mean_se(prob, M, Q)
-    else:
+    elif not compute_egen:
         e_gen = e_gen_se = np.full(n_t, np.nan)
     prov = base_provenance(
         "dmft", samples=B * Sb, replicas=B, threads=numba.get_num_threads(),
@@ -310,7 +328,7 @@ def _assemble(problem: Problem, reps: Replica, Q: np.ndarray, n_t: int, B: int, 
         error_bars=f"std over {B} independent sub-solves / sqrt({B})", **meta,
     )
     diagnostics = {"cond_Cw": diag.cond_cw[:n_t].copy(),
-                   "chol_dropped": diag.chol_dropped[:n_t].copy()}
+                   "chol_dropped": diag.chol_dropped[:n_t].copy(), **classes}
     with np.errstate(over="ignore", invalid="ignore"):  # a diverged partial may hold huge values
         return Trajectory.from_runs(prob, runs, prov, count="replicas", diagnostics=diagnostics,
                                     e_gen=e_gen, e_gen_se=e_gen_se)
