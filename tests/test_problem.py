@@ -264,12 +264,16 @@ _INT_FIELD = (
               st.integers(1, 12).map(float)),
     st.one_of(st.integers(-5, 0), st.sampled_from([2.5, 1.5, 0.0, math.inf, "3", True, None])),
 )
+# eta and T default to None (0.2 and 7 for gradient descent): None is valid for them
+_ETA_FIELD = (st.one_of(_real(False)[0], st.none()),
+              _real(False)[1].filter(lambda v: v is not None))
+_T_FIELD = (st.one_of(_INT_FIELD[0], st.none()), _INT_FIELD[1].filter(lambda v: v is not None))
 _SCALAR_FIELDS = {
     "alpha": _real(False),
-    "eta": _real(False),
+    "eta": _ETA_FIELD,
     "lam": _real(True),
     "noise": _real(True),
-    "T": _INT_FIELD,
+    "T": _T_FIELD,
     "target": (
         st.one_of(st.sampled_from(sorted(dmft.TARGETS)),
                   st.just(dmft.Target(_user_target, K=2, name="product"))),
@@ -344,7 +348,8 @@ def test_property_valid_problems_construct_and_invalid_ones_raise_documented_err
     kwargs, valid = case
     if valid:
         p = dmft.Problem(**kwargs)
-        assert (p.P, p.T) == (int(kwargs["P"]), int(kwargs["T"]))
+        assert (p.P, p.T) == (int(kwargs["P"]), 7 if kwargs["T"] is None else int(kwargs["T"]))
+        assert p.eta == (0.2 if kwargs["eta"] is None else float(kwargs["eta"]))
         assert p.a.shape == (p.P,) and p.M0.shape == (p.P, p.K) and p.Q0.shape == (p.P, p.P)
         assert dmft.Problem.from_dict(p.to_dict(), target=p.target, activation=p.activation) == p
     else:
