@@ -426,7 +426,7 @@ def _fresh_stein(A, Cw):
 
     n = Cw.shape[0]
     info = np.array([0.0, 1.0])
-    gamma, cond, solved = stein_solve(A, Cw, np.zeros((n, n)), 0, info, 1e-12)
+    gamma, cond, solved = stein_solve(A, Cw, np.zeros((n, n)), np.zeros((n, n)), 0, info, 1e-12)
     return (gamma, cond) if solved else stein_by_pseudo_inverse(A, Cw, 1e-12)
 
 
@@ -448,9 +448,11 @@ def test_stein_solve_grown_by_rows_equals_a_direct_solve_and_pseudo_inverse_when
     X = rng.standard_normal((6, 40))
     Cw = X @ X.T / 40
     A = rng.standard_normal((2, 6))
-    lw, info = np.zeros((6, 6)), np.array([0.0, 1.0])
+    lw, lwt, info = np.zeros((6, 6)), np.zeros((6, 6)), np.array([0.0, 1.0])
     for n in (2, 4, 6):  # the factor grows by a block row per call, as in the solver
-        gamma, cond, solved = stein_solve(A[:, :n], Cw[:n, :n], lw[:n, :n], n - 2, info, 1e-12)
+        gamma, cond, solved = stein_solve(A[:, :n], Cw[:n, :n], lw[:n, :n], lwt[:n, :n], n - 2,
+                                          info, 1e-12)
+        np.testing.assert_array_equal(lwt[:n, :n], lw[:n, :n].T)
         assert solved
         np.testing.assert_allclose(gamma, np.linalg.solve(Cw[:n, :n], A[:, :n].T).T,
                                    rtol=1e-10)

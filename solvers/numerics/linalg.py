@@ -19,8 +19,8 @@ __all__ = ["all_finite", "matmul", "matmul_nt", "cholesky_extend", "stein_factor
 
 @numba.njit
 def all_finite(x):
-    """True if every entry of the array x is finite."""
-    for v in x.ravel():
+    """True if every entry of the array x (any layout) is finite."""
+    for v in x.flat:  # no copy of a non-contiguous view (ravel would make one)
         if not math.isfinite(v):
             return False
     return True
@@ -101,9 +101,10 @@ def stein_factor(cw, lw, start, cw_info, rcond):
 
 
 @numba.njit
-def stein_by_cholesky(A, lw):
+def stein_by_cholesky(A, lw, lwt):
     """X = A cw^{-1} (P, n) for A (P, n), by forward and back substitution with the complete
-    Cholesky factor lw (n, n) of cw (no dropped pivot)."""
+    Cholesky factor lw (n, n) of cw (no dropped pivot) and its transpose lwt (n, n) (the back
+    substitution reads lw by columns: rows of lwt, contiguous)."""
     P, n = A.shape
     X = np.empty((P, n))
     y = np.empty(n)
@@ -116,34 +117,38 @@ def stein_by_cholesky(A, lw):
         for j in range(n - 1, -1, -1):
             s = y[j]
             for k in range(j + 1, n):
-                s -= lw[k, j] * X[r, k]
+                s -= lwt[j, k] * X[r, k]
             X[r, j] = s / lw[j, j]
     return X
 
 
 @numba.njit
-def stein_solve(A, cw, lw, start, cw_info, rcond):
+def stein_solve(A, cw, lw, lwt, start, cw_info, rcond):
     """X = A cw^{-1} (P, n) for A (P, n), cw (n, n) symmetric PSD; returns (X, conditioning
     indicator, solved).
 
     ``lw`` holds the Cholesky factor of cw's first ``start`` rows and is extended here
-    (:func:`stein_factor`, which also updates ``cw_info``). With no pivot below ``rcond`` times
-    its diagonal so far: forward and back substitution, indicator 1 / smallest pivot ratio,
-    solved True. Otherwise solved is False and X is not computed: use
-    :func:`stein_by_pseudo_inverse` (kept apart, see the module docstring). A non-finite cw
-    or A (an overflow) gives X = NaN and an infinite indicator, so that it surfaces as
-    divergence rather than as Gamma = 0.
+    (:func:`stein_factor`, which also updates ``cw_info``), ``lwt`` its transpose. With no
+    pivot below ``rcond`` times its diagonal so far: forward and back substitution, indicator
+    1 / smallest pivot ratio, solved True. Otherwise solved is False and X is not computed:
+    use :func:`stein_by_pseudo_inverse` (kept apart, see the module docstring). A non-finite
+    cw or A (an overflow) gives X = NaN and an infinite indicator, so that it surfaces as
+    divergence rather than as Gamma = 0. Only cw's rows from ``start`` are checked: earlier
+    rows were checked when they were added (a non-finite one ends the solve).
     """
     P, n = A.shape
-    if not (all_finite(cw) and all_finite(A)):
+    if not (all_finite(cw[start:]) and all_finite(A)):
         X = np.empty((P, n))
         X[:] = np.nan
         return X, np.inf, True
     stein_factor(cw, lw, start, cw_info, rcond)
+    for j in range(start, n):
+        for k in range(j + 1):
+            lwt[k, j] = lw[j, k]
     if cw_info[0] != 0:
         return np.empty((P, n)), np.inf, False
     cond = 1.0 / cw_info[1] if cw_info[1] > 0.0 else np.inf
-    return stein_by_cholesky(A, lw), cond, True
+    return stein_by_cholesky(A, lw, lwt), cond, True
 
 
 @numba.njit(cache=True)

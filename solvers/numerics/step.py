@@ -29,7 +29,6 @@ from .linalg import (
     all_finite,
     cholesky_extend,
     matmul,
-    matmul_nt,
     stein_by_pseudo_inverse,
     stein_solve,
 )
@@ -89,19 +88,32 @@ def pathwise_lambda_R(t, par, sums, rep):
 
 
 @numba.njit
+def _times_wt(X, W, P):
+    """X @ W.T (m, n) for X (m, n) and W (n, n) block lower triangular with P x P blocks (row
+    r of W is zero from column (r // P + 1) P on): the zero products are skipped, the others
+    summed in the order of ``linalg.matmul_nt``."""
+    m, n = X.shape
+    out = np.empty((m, n))
+    for i in range(m):
+        for r in range(n):
+            acc = 0.0
+            for c in range(min(n, (r // P + 1) * P)):
+                acc += X[i, c] * W[r, c]
+            out[i, r] = acc
+    return out
+
+
+@numba.njit
 def stein_moments(t, par, sums, rep):
     """Row t of cw = E[w w^T] = W gram W^T (written into ``rep.cw``), and A = alpha E[F(t)
-    w(0..t)^T] (P, n), with W (n, n) the rows (s, j) of Wg: w(s)_j = Wg[s, j] . g."""
-    P = rep.M.shape[1]
+    w(0..t)^T] (P, n), with W (n, n) the rows (s, j) of Wg: w(s)_j = Wg[s, j] . g (a view:
+    row s P + j of Wg seen as a (T P, T P) matrix)."""
+    T, P = rep.M.shape[0], rep.M.shape[1]
     n = (t + 1) * P
     nb = sums.Fg.shape[0]
     inv_S = 1.0 / par.samples
-    W = np.empty((n, n))
-    for s in range(t + 1):
-        for j in range(P):
-            for c in range(n):
-                W[s * P + j, c] = rep.Wg[s, j, c]
-    cw_row = matmul_nt(matmul(W[t * P:n], rep.gram[:n, :n]), W)
+    W = rep.Wg.reshape((T * P, T * P))[:n, :n]
+    cw_row = _times_wt(matmul(W[t * P:n], rep.gram[:n, :n]), W, P)
     for j in range(P):
         for c in range(n):
             rep.cw[t * P + j, c] = cw_row[j, c]
@@ -114,7 +126,7 @@ def stein_moments(t, par, sums, rep):
                 for k in range(nb):
                     acc += sums.Fg[k, s, j, q]
                 Fg[j, s * P + q] = par.alpha * acc * inv_S
-    return matmul_nt(Fg, W)
+    return _times_wt(Fg, W, P)
 
 
 @numba.njit
@@ -138,8 +150,8 @@ def stein_lambda_R(t, par, sums, rep, diag):
     are left for :func:`finish_step_pseudo_inverse`."""
     n = (t + 1) * rep.M.shape[1]
     A = stein_moments(t, par, sums, rep)
-    gamma, cond, solved = stein_solve(A, rep.cw[:n, :n], rep.lw[:n, :n], n - rep.M.shape[1],
-                                      rep.cw_info, par.cw_rcond)
+    gamma, cond, solved = stein_solve(A, rep.cw[:n, :n], rep.lw[:n, :n], rep.lwt[:n, :n],
+                                      n - rep.M.shape[1], rep.cw_info, par.cw_rcond)
     if not solved:
         return NEEDS_PSEUDO_INVERSE
     _write_gamma(t, par, rep, gamma)
@@ -149,11 +161,11 @@ def stein_lambda_R(t, par, sums, rep, diag):
 
 @numba.njit
 def noise_factor_row(t, par, rep, diag):
-    """Block row t of lmat, the Cholesky factor of C (reading C's row t only), and its blocks
-    ``rep.Lc[t, v]``; degenerate components are counted in ``diag.chol_dropped[t]``. Without
-    noise memory (the authors' script's error) C's off-diagonal times are dropped. Langevin
-    noise sqrt(2 eta tau) nu(t) in r and w is eta times white noise of variance 2 tau / eta,
-    so it enters as ``par.langevin`` = 2 tau / eta on the diagonal of C(t, t)."""
+    """Block row t of lmat, the Cholesky factor of C (reading C's row t only); degenerate
+    components are counted in ``diag.chol_dropped[t]``. Without noise memory (the authors'
+    script's error) C's off-diagonal times are dropped. Langevin noise sqrt(2 eta tau) nu(t)
+    in r and w is eta times white noise of variance 2 tau / eta, so it enters as
+    ``par.langevin`` = 2 tau / eta on the diagonal of C(t, t)."""
     P = rep.M.shape[1]
     n = (t + 1) * P
     scratch = diag.scratch
@@ -166,10 +178,6 @@ def noise_factor_row(t, par, rep, diag):
             scratch[t * P + j, t * P + j] += par.langevin
     diag.chol_dropped[t] += cholesky_extend(scratch[:n, :n], rep.lmat[:n, :n], t * P,
                                             par.chol_tol)
-    for v in range(t + 1):
-        for j in range(P):
-            for q in range(P):
-                rep.Lc[t, v, j, q] = rep.lmat[t * P + j, v * P + q]
 
 
 @numba.njit
@@ -192,37 +200,50 @@ def cavity_coefficients(t, par, rep):
     """Wg(t + 1) (P, T P) and Gf(t + 1, s) (P, P), s <= t.
 
     A cavity field x obeys x(t+1) = (1 - eta Lam(t)) x(t) + eta sum_{u<t} R(t, u) x(u) + ...,
-    driven by eta zeta(t) = eta sum_{v<=t} Lc(t, v) g(v+1) for w and by -eta F(t) for r.
+    driven by eta zeta(t) = eta sum_{v<=t} L(t, v) g(v+1) for w (L the noise path's Cholesky
+    factor ``rep.lmat``) and by -eta F(t) for r. Wg(u) is zero from column (u + 1) P on and
+    Gf(u, s) for u <= s: those products are skipped. The memory sums run over u (then l) in
+    increasing order for every entry, with the entries in the inner loop (contiguous reads).
     """
     P = rep.M.shape[1]
     n = (t + 1) * P
+    width = n + P  # Wg(t + 1) is zero from column (t + 2) P on
     eta = par.eta
     Wg, Gf, R = rep.Wg, rep.Gf, rep.R
     prop = np.eye(P) - eta * rep.Lam[t]
-    width = Wg.shape[2]
+    mem = np.zeros((P, width))
+    for u in range(t):
+        for l in range(P):
+            row = Wg[u, l]
+            for j in range(P):
+                c_ = R[t, u, j, l]
+                out = mem[j]
+                for c in range((u + 1) * P):
+                    out[c] += c_ * row[c]
     for j in range(P):
         for c in range(width):
             acc = 0.0
             for l in range(P):
                 acc += prop[j, l] * Wg[t, l, c]
-            mem = 0.0
-            for u in range(t):
-                for l in range(P):
-                    mem += R[t, u, j, l] * Wg[u, l, c]
-            Wg[t + 1, j, c] = acc + eta * mem
+            Wg[t + 1, j, c] = acc + eta * mem[j, c]
         for c in range(n):
             Wg[t + 1, j, P + c] += eta * rep.lmat[t * P + j, c]
+    gmem = np.zeros((max(t, 1), P, P))
+    for u in range(1, t):
+        for s in range(u):  # Gf[u, s] = 0 for u <= s
+            for j in range(P):
+                for q in range(P):
+                    acc = gmem[s, j, q]
+                    for l in range(P):
+                        acc += R[t, u, j, l] * Gf[u, s, l, q]
+                    gmem[s, j, q] = acc
     for s in range(t):
         for j in range(P):
             for q in range(P):
                 acc = 0.0
                 for l in range(P):
                     acc += prop[j, l] * Gf[t, s, l, q]
-                mem = 0.0
-                for u in range(s + 1, t):  # Gf[u, s] = 0 for u <= s
-                    for l in range(P):
-                        mem += R[t, u, j, l] * Gf[u, s, l, q]
-                Gf[t + 1, s, j, q] = acc + eta * mem
+                Gf[t + 1, s, j, q] = acc + eta * gmem[s, j, q]
     for j in range(P):
         for q in range(P):
             Gf[t + 1, t, j, q] = eta if j == q else 0.0
@@ -249,7 +270,7 @@ def complete_step(t, par, sums, rep, diag):
     return OK if step_is_finite(t, rep) else DIVERGED
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def finish_step_stein(t, par, sums, rep, diag):
     """The update of step t (module docstring) with the Stein estimator. Returns OK, DIVERGED
     or NEEDS_PSEUDO_INVERSE (then call :func:`finish_step_pseudo_inverse`)."""
@@ -259,7 +280,7 @@ def finish_step_stein(t, par, sums, rep, diag):
     return complete_step(t, par, sums, rep, diag)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def finish_step_pathwise(t, par, sums, rep, diag):
     """The update of step t (module docstring) with the pathwise estimator; OK or DIVERGED."""
     measured_kernels(t, par, sums, rep)
@@ -267,7 +288,7 @@ def finish_step_pathwise(t, par, sums, rep, diag):
     return complete_step(t, par, sums, rep, diag)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def finish_step_pseudo_inverse(t, par, sums, rep, diag):
     """The rest of step t's update after :func:`finish_step_stein` returned
     NEEDS_PSEUDO_INVERSE: Lambda(t), R(t, .) with the pseudo-inverse of cw on its range
