@@ -128,12 +128,15 @@ class Checkpoint:
                 return 0
             self._read_rows(outcome, int(state["b"]), state, t, t + 1)
             ws = worker.ws
-            n = t * ws.Wg.shape[1]
+            P = ws.Wg.shape[1]
+            n = t * P
             ws.Wg[:t + 1] = state["Wg"]
-            ws.Gf[:t + 1, :t] = state["Gf"]
+            ws.WgT[:, :n + P] = ws.Wg[:t + 1].reshape(n + P, -1).T
+            ws.Gf[:t + 1, :, :n] = state["Gf"]
             for name in ("gram", "cw", "lw", "lmat"):
                 getattr(ws, name)[:n, :n] = state[name]
             ws.lwt[:n, :n] = ws.lw[:n, :n].T
+            ws.lmatt[:n, :n] = ws.lmat[:n, :n].T
             ws.cw_info[:] = state["cw_info"]
             if smp is not None:
                 m = state["F_h"].shape[-1]
@@ -187,7 +190,7 @@ class Checkpoint:
                     "Lam": res.Lam[b, :t], "e_train": res.e_train[b, :t],
                     "C": _lower(res.C[b], t, strict=False), "R": _lower(res.R[b], t, strict=True),
                     "cond_cw": outcome.cond_cw[b, :t], "chol_dropped": outcome.chol_dropped[b, :t],
-                    "Wg": ws.Wg[:t + 1], "Gf": ws.Gf[:t + 1, :t], "gram": ws.gram[:n, :n],
+                    "Wg": ws.Wg[:t + 1], "Gf": ws.Gf[:t + 1, :, :n], "gram": ws.gram[:n, :n],
                     "cw": ws.cw[:n, :n], "lw": ws.lw[:n, :n], "lmat": ws.lmat[:n, :n],
                     "cw_info": ws.cw_info}
             if s.smp is not None:

@@ -259,6 +259,8 @@ class ReplicaPool:
         ws = worker.ws
         reset_workspace(ws)
         ws.Wg[0, :, :st.sqrt_q0.shape[1]] = st.sqrt_q0
+        P = ws.Wg.shape[1]
+        ws.WgT[:P, :P] = ws.Wg[0, :, :P].T
         state = self.resume.get(b)
         t = 0
         smp = worker.chunks[st.Sb] if st.storage == "stored" else None

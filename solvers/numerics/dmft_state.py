@@ -79,13 +79,15 @@ class Replica(NamedTuple):
     C: np.ndarray  # (T, T, P, P), symmetric: C[s, t] = C[t, s]^T
     e_train: np.ndarray  # (T,)
     Wg: np.ndarray  # (T, P, T P): w(t) = Wg[t] g, g the flat white inputs
-    Gf: np.ndarray  # (T, T, P, P): r(t) = w(t) - sum_{s<t} Gf[t, s] F(s)
+    WgT: np.ndarray  # (T P, T P): its transpose, WgT[c, s P + j] = Wg[s, j, c]
+    Gf: np.ndarray  # (T, P, T P): r(t) = w(t) - Gf[t] f, f the flat F(s), s < t
     gram: np.ndarray  # (T P, T P): E[g g^T]
     cw: np.ndarray  # (T P, T P): E[w w^T] = Wg gram Wg^T
     lw: np.ndarray  # (T P, T P): Cholesky factor of cw, grown a block row per step
-    lwt: np.ndarray  # (T P, T P): its transpose (read by rows in the back substitution)
+    lwt: np.ndarray  # (T P, T P): its transpose (rows: contiguous columns of lw)
     cw_info: np.ndarray  # (2,): pivots of cw dropped so far, smallest pivot^2 / diagonal
     lmat: np.ndarray  # (T P, T P): Cholesky factor of C (the noise path)
+    lmatt: np.ndarray  # (T P, T P): its transpose
 
 
 class Results(NamedTuple):
@@ -102,6 +104,7 @@ class Workspace(NamedTuple):
     """The working state of the replica being solved (the last fields of :class:`Replica`)."""
 
     Wg: np.ndarray
+    WgT: np.ndarray
     Gf: np.ndarray
     gram: np.ndarray
     cw: np.ndarray
@@ -109,6 +112,7 @@ class Workspace(NamedTuple):
     lwt: np.ndarray
     cw_info: np.ndarray
     lmat: np.ndarray
+    lmatt: np.ndarray
 
 
 class Diagnostics(NamedTuple):
@@ -153,9 +157,10 @@ def zero_results(B: int, T: int, P: int, K: int) -> Results:
 def new_workspace(T: int, P: int) -> Workspace:
     """A zeroed workspace (as :func:`reset_workspace` leaves it)."""
     n = T * P
-    ws = Workspace(Wg=np.zeros((T, P, n)), Gf=np.zeros((T, T, P, P)), gram=np.zeros((n, n)),
-                   cw=np.zeros((n, n)), lw=np.zeros((n, n)), lwt=np.zeros((n, n)),
-                   cw_info=np.zeros(2), lmat=np.zeros((n, n)))
+    ws = Workspace(Wg=np.zeros((T, P, n)), WgT=np.zeros((n, n)), Gf=np.zeros((T, P, n)),
+                   gram=np.zeros((n, n)), cw=np.zeros((n, n)), lw=np.zeros((n, n)),
+                   lwt=np.zeros((n, n)), cw_info=np.zeros(2), lmat=np.zeros((n, n)),
+                   lmatt=np.zeros((n, n)))
     ws.cw_info[1] = 1.0  # smallest pivot ratio so far
     return ws
 

@@ -28,7 +28,6 @@ from .dmft_state import DIVERGED, NEEDS_PSEUDO_INVERSE, OK
 from .linalg import (
     all_finite,
     cholesky_extend,
-    matmul,
     stein_by_pseudo_inverse,
     stein_solve,
 )
@@ -88,32 +87,48 @@ def pathwise_lambda_R(t, par, sums, rep):
 
 
 @numba.njit
-def _times_wt(X, W, P):
-    """X @ W.T (m, n) for X (m, n) and W (n, n) block lower triangular with P x P blocks (row
-    r of W is zero from column (r // P + 1) P on): the zero products are skipped, the others
-    summed in the order of ``linalg.matmul_nt``."""
-    m, n = X.shape
-    out = np.empty((m, n))
-    for i in range(m):
-        for r in range(n):
-            acc = 0.0
-            for c in range(min(n, (r // P + 1) * P)):
-                acc += X[i, c] * W[r, c]
-            out[i, r] = acc
+def _rows_times_gram(Wt, gram, n):
+    """Wt[:, :n] @ gram[:n, :n] (P, n), products summed over l = 0, 1, ... for every entry
+    (rows of gram, C-contiguous: vectorised)."""
+    P = Wt.shape[0]
+    out = np.zeros((P, n))
+    for l in range(n):
+        g = gram[l]
+        for i in range(P):
+            a = Wt[i, l]
+            o = out[i]
+            for j in range(n):
+                o[j] += a * g[j]
+    return out
+
+
+@numba.njit
+def _times_wt(X, WgT, n, P):
+    """X @ W.T (m, n) for X (m, n) and W (n, n) = Wg seen as a matrix (row s P + j = Wg[s, j]),
+    block lower triangular (row r zero from column (r // P + 1) P on), read as rows of its
+    transpose ``WgT``: out[i, r] = sum_c X[i, c] W[r, c] over c = 0, 1, ... (zero products
+    skipped), for all r at once (vectorised)."""
+    m = X.shape[0]
+    out = np.zeros((m, n))
+    for c in range(n):
+        w = WgT[c]
+        for i in range(m):
+            x = X[i, c]
+            o = out[i]
+            for r in range((c // P) * P, n):
+                o[r] += x * w[r]
     return out
 
 
 @numba.njit
 def stein_moments(t, par, sums, rep):
     """Row t of cw = E[w w^T] = W gram W^T (written into ``rep.cw``), and A = alpha E[F(t)
-    w(0..t)^T] (P, n), with W (n, n) the rows (s, j) of Wg: w(s)_j = Wg[s, j] . g (a view:
-    row s P + j of Wg seen as a (T P, T P) matrix)."""
-    T, P = rep.M.shape[0], rep.M.shape[1]
+    w(0..t)^T] (P, n), with W (n, n) the rows (s, j) of Wg: w(s)_j = Wg[s, j] . g."""
+    P = rep.M.shape[1]
     n = (t + 1) * P
     nb = sums.Fg.shape[0]
     inv_S = 1.0 / par.samples
-    W = rep.Wg.reshape((T * P, T * P))[:n, :n]
-    cw_row = _times_wt(matmul(W[t * P:n], rep.gram[:n, :n]), W, P)
+    cw_row = _times_wt(_rows_times_gram(rep.Wg[t], rep.gram, n), rep.WgT, n, P)
     for j in range(P):
         for c in range(n):
             rep.cw[t * P + j, c] = cw_row[j, c]
@@ -126,7 +141,7 @@ def stein_moments(t, par, sums, rep):
                 for k in range(nb):
                     acc += sums.Fg[k, s, j, q]
                 Fg[j, s * P + q] = par.alpha * acc * inv_S
-    return _times_wt(Fg, W, P)
+    return _times_wt(Fg, rep.WgT, n, P)
 
 
 @numba.njit
@@ -176,8 +191,8 @@ def noise_factor_row(t, par, rep, diag):
                 scratch[t * P + j, s * P + q] = rep.C[t, s, j, q] if keep else 0.0
         if par.langevin != 0.0:
             scratch[t * P + j, t * P + j] += par.langevin
-    diag.chol_dropped[t] += cholesky_extend(scratch[:n, :n], rep.lmat[:n, :n], t * P,
-                                            par.chol_tol)
+    diag.chol_dropped[t] += cholesky_extend(scratch[:n, :n], rep.lmat[:n, :n],
+                                            rep.lmatt[:n, :n], t * P, par.chol_tol)
 
 
 @numba.njit
@@ -196,57 +211,53 @@ def next_overlaps(t, par, sums, rep):
 
 
 @numba.njit
-def cavity_coefficients(t, par, rep):
-    """Wg(t + 1) (P, T P) and Gf(t + 1, s) (P, P), s <= t.
-
-    A cavity field x obeys x(t+1) = (1 - eta Lam(t)) x(t) + eta sum_{u<t} R(t, u) x(u) + ...,
-    driven by eta zeta(t) = eta sum_{v<=t} L(t, v) g(v+1) for w (L the noise path's Cholesky
-    factor ``rep.lmat``) and by -eta F(t) for r. Wg(u) is zero from column (u + 1) P on and
-    Gf(u, s) for u <= s: those products are skipped. The memory sums run over u (then l) in
-    increasing order for every entry, with the entries in the inner loop (contiguous reads).
-    """
-    P = rep.M.shape[1]
-    n = (t + 1) * P
-    width = n + P  # Wg(t + 1) is zero from column (t + 2) P on
-    eta = par.eta
-    Wg, Gf, R = rep.Wg, rep.Gf, rep.R
-    prop = np.eye(P) - eta * rep.Lam[t]
+def _propagate(X, t, width, prop, R, eta, out):
+    """out (P, width) = prop X[t] + eta sum_{u<t} R(t, u) X[u] for coefficient rows X (T, P, .)
+    whose row u is zero from column (u + 1) P on (Wg) or u P on (Gf): the memory sum runs
+    over u (then l) in increasing order for every entry, the entries in the inner loop."""
+    P = prop.shape[0]
     mem = np.zeros((P, width))
     for u in range(t):
         for l in range(P):
-            row = Wg[u, l]
+            row = X[u, l]
             for j in range(P):
                 c_ = R[t, u, j, l]
-                out = mem[j]
-                for c in range((u + 1) * P):
-                    out[c] += c_ * row[c]
+                o = mem[j]
+                for c in range(min(width, (u + 1) * P)):
+                    o[c] += c_ * row[c]
     for j in range(P):
         for c in range(width):
             acc = 0.0
             for l in range(P):
-                acc += prop[j, l] * Wg[t, l, c]
-            Wg[t + 1, j, c] = acc + eta * mem[j, c]
+                acc += prop[j, l] * X[t, l, c]
+            out[j, c] = acc + eta * mem[j, c]
+
+
+@numba.njit
+def cavity_coefficients(t, par, rep):
+    """Wg(t + 1) (P, T P) (and its columns of WgT) and Gf(t + 1) (P, T P): G(t + 1, s), s <= t.
+
+    A cavity field x obeys x(t+1) = (1 - eta Lam(t)) x(t) + eta sum_{u<t} R(t, u) x(u) + ...,
+    driven by eta zeta(t) = eta sum_{v<=t} L(t, v) g(v+1) for w (L the noise path's Cholesky
+    factor ``rep.lmat``) and by -eta F(t) for r. Wg(u) is zero from column (u + 1) P on and
+    G(u, s) for s >= u: those products are skipped.
+    """
+    P = rep.M.shape[1]
+    n = (t + 1) * P
+    eta = par.eta
+    Wg, Gf, R = rep.Wg, rep.Gf, rep.R
+    prop = np.eye(P) - eta * rep.Lam[t]
+    _propagate(Wg, t, n + P, prop, R, eta, Wg[t + 1])  # zero from column (t + 2) P on
+    for j in range(P):
         for c in range(n):
             Wg[t + 1, j, P + c] += eta * rep.lmat[t * P + j, c]
-    gmem = np.zeros((max(t, 1), P, P))
-    for u in range(1, t):
-        for s in range(u):  # Gf[u, s] = 0 for u <= s
-            for j in range(P):
-                for q in range(P):
-                    acc = gmem[s, j, q]
-                    for l in range(P):
-                        acc += R[t, u, j, l] * Gf[u, s, l, q]
-                    gmem[s, j, q] = acc
-    for s in range(t):
-        for j in range(P):
-            for q in range(P):
-                acc = 0.0
-                for l in range(P):
-                    acc += prop[j, l] * Gf[t, s, l, q]
-                Gf[t + 1, s, j, q] = acc + eta * gmem[s, j, q]
+    for j in range(P):
+        for c in range(n + P):
+            rep.WgT[c, (t + 1) * P + j] = Wg[t + 1, j, c]
+    _propagate(Gf, t, n - P, prop, R, eta, Gf[t + 1])  # G(t + 1, s) for s < t
     for j in range(P):
         for q in range(P):
-            Gf[t + 1, t, j, q] = eta if j == q else 0.0
+            Gf[t + 1, j, t * P + q] = eta if j == q else 0.0
 
 
 @numba.njit
