@@ -90,6 +90,7 @@ class Checkpoint:
                     t = int(z["done"])
                     self._read_rows(outcome, b, z, t, t)
                     outcome.Q[b, :t] = z["Q"]
+                    outcome.pivots[b] = z["pivots"]
                     outcome.done[b] = t
         states = {}
         f = self.path / _IN_FLIGHT
@@ -171,6 +172,7 @@ class Checkpoint:
             "done": np.int64(t), "M": res.M[b, :t], "Lam": res.Lam[b, :t],
             "e_train": res.e_train[b, :t], "C": _lower(res.C[b], t, strict=False),
             "R": _lower(res.R[b], t, strict=True), "Q": outcome.Q[b, :t],
+            "pivots": outcome.pivots[b],
             "cond_cw": outcome.cond_cw[b, :t], "chol_dropped": outcome.chol_dropped[b, :t]})
 
     def due(self) -> bool:

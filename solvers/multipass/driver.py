@@ -140,7 +140,12 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
         Lam (T,P,P), all with standard errors; diagnostics ``cond_Cw`` (T,) (Stein: largest
         over replicas of 1 / the smallest relative Cholesky pivot of the cavity covariance, a
         conditioning indicator; the exact condition number when the pseudo-inverse was needed)
-        and ``chol_dropped`` (T,) (degenerate noise components).
+        and ``chol_dropped`` (T,) (degenerate noise components). Provenance adds, over all
+        steps and replicas, the smallest relative pivot L_jj^2 / A_jj of the Cholesky factors
+        of the noise covariance C (``noise_min_relative_pivot``) and of the cavity covariance
+        Cw of the Stein solves (``cw_min_relative_pivot``), max / min squared pivot (a lower
+        bound on their condition numbers: ``noise_cond_lower_bound``,
+        ``cw_cond_lower_bound``) and ``chol_dropped_total``.
 
     Raises
     ------
@@ -251,6 +256,13 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
                              partial=(_assemble(problem, res, Q, stop.step, B, Sb, meta, wall0,
                                                 diag, compute_egen=False)
                                       if stop.step > 0 else None))
+        with np.errstate(invalid="ignore"):  # all-NaN columns (nothing kept) stay NaN
+            piv = outcome.pivots
+            meta.update(noise_min_relative_pivot=float(np.nanmin(piv[:, 0])),
+                        noise_cond_lower_bound=float(np.nanmax(piv[:, 1])),
+                        cw_min_relative_pivot=float(np.nanmin(piv[:, 2])),
+                        cw_cond_lower_bound=float(np.nanmax(piv[:, 3])),
+                        chol_dropped_total=int(outcome.chol_dropped.sum()))
         traj = _assemble(problem, res, Q, T, B, Sb, meta, wall0, diag, compute_egen=True)
     if ckpt is not None:
         ckpt.remove()

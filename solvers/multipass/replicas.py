@@ -81,12 +81,28 @@ class Outcome:
     cond_cw: np.ndarray  # (B, T)
     chol_dropped: np.ndarray  # (B, T) int64
     done: np.ndarray  # (B,) int64: steps completed with finite values; -1 while unfinished
+    pivots: np.ndarray  # (B, 4): pivot statistics of the two factors (:func:`pivot_stats`)
 
     @classmethod
     def zeros(cls, res: Results) -> Outcome:
         B, T, P = res.Lam.shape[:3]
         return cls(res, np.zeros((B, T, P, P)), np.zeros((B, T)),
-                   np.zeros((B, T), dtype=np.int64), np.full(B, -1, dtype=np.int64))
+                   np.zeros((B, T), dtype=np.int64), np.full(B, -1, dtype=np.int64),
+                   np.full((B, 4), np.nan))
+
+
+def pivot_stats(L: np.ndarray, A: np.ndarray) -> tuple[float, float]:
+    """Of a Cholesky factor L (n, n) of A (n, n): the smallest relative pivot L_jj^2 / A_jj
+    and max L_jj^2 / min L_jj^2 (a lower bound on A's condition number), over the pivots
+    kept (not dropped as degenerate)."""
+    piv = np.diagonal(L) ** 2
+    diag = np.diagonal(A)
+    kept = piv > 0.0
+    if not kept.any():
+        return np.nan, np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = piv[kept] / diag[kept]
+    return float(rel.min()), float(piv[kept].max() / piv[kept].min())
 
 
 @dataclass
@@ -326,6 +342,12 @@ class ReplicaPool:
         M = self.outcome.res.M[b, :steps]
         q = Wg @ Wg.transpose(0, 2, 1)
         self.outcome.Q[b, :steps] = 0.5 * (q + q.transpose(0, 2, 1)) + M @ M.transpose(0, 2, 1)
+        n = steps * ws.Wg.shape[1]
+        C = self.outcome.res.C[b, :steps, :steps].transpose(0, 2, 1, 3).reshape(n, n)
+        if not self.setup.par.noise_memory:
+            C = np.diag(np.diagonal(C))  # (only the diagonal is read)
+        self.outcome.pivots[b] = (*pivot_stats(ws.lmat[:n, :n], C),
+                                  *pivot_stats(ws.lw[:n, :n], ws.cw[:n, :n]))
         return steps
 
     @staticmethod
