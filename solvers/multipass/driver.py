@@ -233,8 +233,11 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
 
     with compile_notice("the multi-pass DMFT", _COMPILE_SECONDS, enabled=progress,
                         on_start=lambda: precompile.start(helper_tasks)), \
-            Progress(B * T, f"DMFT S={S:.0e}", "step", enabled=progress) as bar:
-        bar.update(int(np.maximum(outcome.done, 0).sum()))
+            Progress(B * T, f"DMFT S={S:.0e}", "step", enabled=progress,
+                     total_work=B * _step_work(0, T)) as bar:
+        for b in range(B):  # replicas finished before a checkpoint's resume
+            if outcome.done[b] >= 0:
+                bar.update(int(outcome.done[b]), work=_step_work(0, int(outcome.done[b])))
         pool = ReplicaPool(
             setup, outcome, [Worker.new(setup, ch) for ch in chunks], todo, _LockedBar(bar),
             before_kernels=first_compile, resume=resume,
@@ -269,16 +272,22 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     return traj
 
 
+def _step_work(t0: int, t1: int) -> float:
+    """Relative cost of steps t0 <= t < t1 of a replica: step t reads a history of t + 1 times
+    (the update's O(t^2) part is smaller up to T in the thousands)."""
+    return float((t1 - t0) * (t0 + t1 + 1) / 2)
+
+
 class _LockedBar:
-    """A Progress updated from several worker threads."""
+    """A Progress updated from several worker threads, steps t0 <= t < t1 at a time."""
 
     def __init__(self, bar: Progress) -> None:
         self._bar, self._lock = bar, threading.Lock()
 
-    def update(self, n: int = 1) -> None:
-        if n:
+    def steps(self, t0: int, t1: int) -> None:
+        if t1 > t0:
             with self._lock:
-                self._bar.update(n)
+                self._bar.update(t1 - t0, work=_step_work(t0, t1))
 
 
 def _assemble(problem: Problem, reps: Results, Q: np.ndarray, n_t: int, B: int, Sb: int,

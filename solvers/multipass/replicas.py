@@ -145,12 +145,12 @@ def _rows(sums: Sums, k0: int, k1: int, pathwise: bool) -> Sums:
 class ReplicaPool:
     """Solves replicas ``todo`` (in order) on ``workers`` (one thread each when several).
 
-    ``resume`` maps a replica to the state to start it from (:class:`InFlight` without arrays
-    of its own: ``restore(worker, state)`` copies the saved arrays into the worker's); ``bar``
-    is a :class:`dmft.progress.Progress`; ``before_kernels`` is called before a worker's first
-    kernel call (compilation on a first run); ``on_done(b)`` after replica b finished (its row
-    of ``outcome`` complete); ``snapshot(in_flight)`` is called from :meth:`run`'s thread with
-    every worker parked when ``snapshot_due()`` says so.
+    ``resume`` maps a replica to the state to start it from, which ``restore(worker, state,
+    smp)`` copies into the worker's arrays (returning the step reached); ``bar`` has
+    ``steps(t0, t1)`` (steps t0 <= t < t1 of a replica done); ``before_kernels`` is called
+    before a worker's first kernel call (compilation on a first run); ``on_done(b)`` after
+    replica b finished (its row of ``outcome`` complete); ``snapshot(in_flight)`` is called
+    with every worker parked between two chunks when ``snapshot_due()`` says so.
     """
 
     setup: Setup
@@ -287,7 +287,7 @@ class ReplicaPool:
             t = self.restore(worker, state, smp)
             if smp is not None and t > 1:
                 st.kernels.refill_noise(t, blocks, smp)
-            self.bar.update(t)
+            self.bar.steps(0, t)
         rep = replica(self.outcome.res, b, ws)
         diag = Diagnostics(self.outcome.cond_cw[b], self.outcome.chol_dropped[b], worker.scratch)
         if self.before_kernels is not None:
@@ -301,14 +301,14 @@ class ReplicaPool:
                                                         worker.sums, rep, diag, *st.user_fns)
             else:
                 t_new, status = self._replayed_steps(worker, b, t, t_end, rep, diag)
-            self.bar.update(t_new - t)
+            self.bar.steps(t, t_new)
             self._adapt(worker, t_new - t, time.perf_counter() - t0)
             if status == OK:
                 t = t_end
                 continue
             if status == DIVERGED or not self._finish_pseudo_inverse(t_new, worker, rep, diag):
                 return self._done(b, ws, t_new)
-            self.bar.update()
+            self.bar.steps(t_new, t_new + 1)
             t = t_new + 1  # step t_new was finished by the pseudo-inverse: resume after it
         return self._done(b, ws, min(t, self._limit_now()))
 
