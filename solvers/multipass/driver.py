@@ -23,6 +23,7 @@ from dmft.gaussian import sqrt_psd
 from dmft.problem import Problem
 from dmft.progress import Progress, compile_notice
 from dmft.schedules import Bernoulli, Cyclic, Full
+from dmft.stats import mean_se
 from dmft.trajectory import Trajectory, base_provenance
 from dmft.validation import integer, real
 from solvers.divergence import diverged
@@ -295,8 +296,10 @@ def _assemble(problem: Problem, reps: Results, Q: np.ndarray, n_t: int, B: int, 
     """Trajectory of the first n_t time points from the replicas' state and overlaps Q."""
     prob = problem if n_t == problem.T else problem.replace(T=n_t)
     M, Q = reps.M[:, :n_t], Q[:, :n_t]
-    runs = {"M": M, "Q": Q, "e_train": reps.e_train[:, :n_t], "C": reps.C[:, :n_t, :n_t],
-            "R": reps.R[:, :n_t, :n_t], "Lam": reps.Lam[:, :n_t]}
+    runs = {"M": M, "Q": Q, "e_train": reps.e_train[:, :n_t], "Lam": reps.Lam[:, :n_t]}
+    kernels = {}
+    for name in ("C", "R"):  # by rows: temporaries of a few rows, not of the B T^2 P^2 stack
+        kernels[name], kernels[name + "_se"] = _mean_se_rows(getattr(reps, name), n_t)
     if compute_egen:
         e_gen, e_gen_se = gen_error_mean_se(prob, M, Q)
     else:
@@ -310,4 +313,16 @@ def _assemble(problem: Problem, reps: Results, Q: np.ndarray, n_t: int, B: int, 
                    "chol_dropped": diag.chol_dropped[:n_t].copy()}
     with np.errstate(over="ignore", invalid="ignore"):  # a diverged partial may hold huge values
         return Trajectory.from_runs(prob, runs, prov, count="replicas", diagnostics=diagnostics,
-                                    e_gen=e_gen, e_gen_se=e_gen_se)
+                                    e_gen=e_gen, e_gen_se=e_gen_se, **kernels)
+
+
+def _mean_se_rows(runs: np.ndarray, n_t: int, rows: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """``mean_se(runs[:, :n_t, :n_t])`` computed a block of rows at a time (the same
+    elementwise arithmetic over axis 0: bit-identical)."""
+    B = runs.shape[0]
+    mean = np.empty((n_t, n_t) + runs.shape[3:])
+    se = np.empty_like(mean)
+    for t0 in range(0, n_t, rows):
+        t1 = min(n_t, t0 + rows)
+        mean[t0:t1], se[t0:t1] = mean_se(runs[:, t0:t1, :n_t]) if B else (0.0, 0.0)
+    return mean, se
