@@ -1,11 +1,11 @@
 """Long horizons: wall time and peak memory of the multi-pass DMFT against T, fitted exponent.
 
 The paper's problem (tanh-he1-he3, P = 2, ReLU, alpha 3, eta 0.2), S = 1e5 samples in 16
-replicas, at T = 100, 200, 400, 1000 by default. Each solve runs in a fresh child process
-(``python -m benchmarks.long_horizon --child JSON``) that loads the compiled kernels with an
-untimed small solve, then times one solve (wall clock and process CPU time) and reads its peak
-resident set (``VmHWM``). ``--repeats`` children per T give medians. The exponent is the
-least-squares slope of log(wall) against log(T).
+replicas (12 at T = 1000: :func:`replicas_for`), at T = 100, 200, 400, 1000 by default.
+Each solve runs in a fresh child process (``python -m benchmarks.long_horizon --child JSON``)
+that loads the compiled kernels with an untimed small solve, then times one solve (wall clock
+and process CPU time) and reads its peak resident set (``VmHWM``). ``--repeats`` children per
+T give medians. The exponent is the least-squares slope of log(wall) against log(T).
 
 ``--root DIR`` benchmarks the package of another checkout (e.g. the code before a change), so
 that two versions are measured side by side on the same machine and load: the table then gives
@@ -53,11 +53,24 @@ def _child(spec: dict) -> dict:
     dmft.solve(dmft.Problem(**PAPER, T=4), samples=2**13, seed=0, progress=False)  # load
     prob = dmft.Problem(**PAPER, T=spec["T"])
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    traj = dmft.solve(prob, samples=spec["S"], seed=0, progress=False)
+    traj = dmft.solve(prob, samples=spec["S"], replicas=replicas_for(spec["T"], spec["S"]),
+                      seed=0, progress=False)
     return {"wall": time.perf_counter() - wall0, "cpu": time.process_time() - cpu0,
             "peak_rss": _peak_rss(), "M01_last": float(traj.M[-1, 0, 1]),
             "provenance": {k: v for k, v in traj.provenance.items()
                            if isinstance(v, (int, float, str)) and k != "platform"}}
+
+
+def replicas_for(T: int, S: int) -> int:
+    """16 replicas, or fewer when the solver's rule of at least 4 T P samples per replica
+    (the Stein regression's unknowns, with a margin) needs it (12 at T = 1000, S = 1e5).
+
+    Examples
+    --------
+    >>> replicas_for(400, 10**5), replicas_for(1000, 10**5)
+    (16, 12)
+    """
+    return max(2, min(16, S // (4 * T * PAPER["P"])))
 
 
 def measure(T: int, S: int, root: Path = ROOT) -> dict:
@@ -108,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     versions = {"after": ROOT} if args.root is None else {"before": args.root.resolve(),
                                                            "after": ROOT}
     rows = []
-    print(f"paper problem, S = {S:.0e}, 16 replicas; load: {_uptime()}", flush=True)
+    print(f"paper problem, S = {S:.0e}, 16 replicas (fewer if T P > S / 64); load: "
+          f"{_uptime()}", flush=True)
     for T in args.T:
         row = {"T": T}
         for name, root in versions.items():
@@ -117,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                          "cpu": statistics.median(r["cpu"] for r in runs),
                          "peak_rss_gib": max(r["peak_rss"] for r in runs) / GIB,
                          "M01_last": runs[0]["M01_last"], "runs": runs}
-        text = f"T = {T:5d}: " + "; ".join(
+        text = f"T = {T:5d} ({replicas_for(T, S)} replicas): " + "; ".join(
             f"{n} {row[n]['wall']:7.1f} s wall ({row[n]['cpu']:7.1f} s CPU), "
             f"{row[n]['peak_rss_gib']:.2f} GiB" for n in versions)
         if "before" in row:
