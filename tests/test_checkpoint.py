@@ -34,8 +34,10 @@ def _progress(ckpt: Path) -> tuple:
     return (len(list(ckpt.glob("replica-*.npz"))), f.stat().st_mtime_ns if f.exists() else 0)
 
 
-@pytest.mark.parametrize("storage, T, samples", [("stored", 120, 4 * 2048),
-                                                 ("replay", 40, 4 * 1024)])
+@pytest.mark.parametrize("storage, T, samples", [
+    ("stored", 120, 4 * 2048),
+    pytest.param("replay", 40, 4 * 1024, marks=pytest.mark.slow),  # ~4 process starts more
+])
 def test_killed_at_random_moments_resumes_bit_identically(tmp_path, storage, T, samples):
     ckpt, out = tmp_path / "ckpt", tmp_path / "out.npz"
     args = [sys.executable, "-c", _CHILD, str(ckpt), str(out), str(T), str(samples), storage]
