@@ -19,8 +19,18 @@ FIELDS = ("M", "Q", "e_train", "e_gen", "C", "R", "Lam", "M_se", "Q_se", "e_gen_
 
 _CHILD = """
 import sys
+import time
 import numpy as np
 import dmft
+from solvers.multipass import replicas as rp
+# one step per kernel call, each a little slower: a solve long enough to be killed three
+# times on any machine (results do not depend on either)
+rp._CHUNK_SECONDS = 0.0
+pause = rp.ReplicaPool._checkpoint_here
+def slowed(self, *args):
+    time.sleep(0.01)
+    return pause(self, *args)
+rp.ReplicaPool._checkpoint_here = slowed
 prob = dmft.Problem(T=int(sys.argv[3]))
 traj = dmft.solve(prob, samples=int(sys.argv[4]), replicas=4, seed=5, storage=sys.argv[5],
                   progress=False, checkpoint=sys.argv[1], checkpoint_every=0.02)

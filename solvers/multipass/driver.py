@@ -260,17 +260,21 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
                              partial=(_assemble(problem, res, Q, stop.step, B, Sb, meta, wall0,
                                                 diag, compute_egen=False)
                                       if stop.step > 0 else None))
-        with np.errstate(invalid="ignore"):  # all-NaN columns (nothing kept) stay NaN
-            piv = outcome.pivots
-            meta.update(noise_min_relative_pivot=float(np.nanmin(piv[:, 0])),
-                        noise_cond_lower_bound=float(np.nanmax(piv[:, 1])),
-                        cw_min_relative_pivot=float(np.nanmin(piv[:, 2])),
-                        cw_cond_lower_bound=float(np.nanmax(piv[:, 3])),
-                        chol_dropped_total=int(outcome.chol_dropped.sum()))
+        piv = outcome.pivots  # NaN where a factor has no kept pivot (or none: pathwise)
+        meta.update(noise_min_relative_pivot=_nan_reduce(np.nanmin, piv[:, 0]),
+                    noise_cond_lower_bound=_nan_reduce(np.nanmax, piv[:, 1]),
+                    cw_min_relative_pivot=_nan_reduce(np.nanmin, piv[:, 2]),
+                    cw_cond_lower_bound=_nan_reduce(np.nanmax, piv[:, 3]),
+                    chol_dropped_total=int(outcome.chol_dropped.sum()))
         traj = _assemble(problem, res, Q, T, B, Sb, meta, wall0, diag, compute_egen=True)
     if ckpt is not None:
         ckpt.remove()
     return traj
+
+
+def _nan_reduce(fn, values: np.ndarray) -> float:
+    """fn (np.nanmin or np.nanmax) of the values that are not NaN; NaN if none is."""
+    return float(fn(values)) if np.isfinite(values).any() or np.isinf(values).any() else np.nan
 
 
 def _step_work(t0: int, t1: int) -> float:
