@@ -346,6 +346,7 @@ class ReplicaPool:
         C = self.outcome.res.C[b, :steps, :steps].transpose(0, 2, 1, 3).reshape(n, n)
         if not self.setup.par.noise_memory:
             C = np.diag(np.diagonal(C))  # (only the diagonal is read)
+        C = C + self.setup.par.langevin * np.eye(n)  # Langevin noise: on C's diagonal
         self.outcome.pivots[b] = (*pivot_stats(ws.lmat[:n, :n], C),
                                   *pivot_stats(ws.lw[:n, :n], ws.cw[:n, :n]))
         return steps
