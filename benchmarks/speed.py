@@ -90,6 +90,10 @@ def _configs(mode: str) -> list[tuple[str, str, dict, dict | None]]:
                     _numpy(7, P, 10**5)))
     for d in (1000, 2000, 4000):
         out.append(("simulator", f"speed/simulate-vs-numpy/d={d}", _sim(d), _plain(d)))
+    # a classification loss against the square one on the same +-1 labels (issue 17): the
+    # "baseline" is the square loss, so the ratio is square / logistic wall time
+    out.append(("loss", "speed/logistic-vs-square/T=7,P=2,S=1000000",
+                _dmft(7, 2, 10**6, loss="logistic"), _dmft(7, 2, 10**6, loss="square")))
     return out
 
 
@@ -103,6 +107,9 @@ FLOORS = [
      "gate": False},
     {"name": "S=1e7, T=7, P=2 under 2 GiB peak RSS",
      "id": "speed/dmft/T=7,P=2,S=10000000", "metric": "peak_rss_gib", "max": 2.0, "gate": True},
+    {"name": "logistic loss within 1.5x of the square loss at T=7, P=2, S=1e6",
+     "id": "speed/logistic-vs-square/T=7,P=2,S=1000000", "metric": "ratio_wall",
+     "min": 1 / 1.5, "gate": False},
     {"name": "T=100, P=2, S=1e5 runs to completion",
      "id": "speed/dmft-vs-numpy/T=100,P=2,S=100000", "metric": "completed", "gate": True},
     # noise-prone on a shared machine (wall time), like the speed floor: reported, not gated
@@ -123,9 +130,12 @@ def _vm_hwm_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB
 
 
-def _problem(T: int, P: int):
+def _problem(T: int, P: int, loss: str | None = None):
     import dmft
 
+    if loss is not None:  # the loss comparison: +-1 labels for both losses
+        return dmft.Problem(target="sign-he1-he3", P=P, activation="relu", alpha=3.0, eta=0.2,
+                            T=T, loss=loss)
     return dmft.Problem(target="tanh-he1-he3", P=P, activation="relu", alpha=3.0, eta=0.2, T=T)
 
 
@@ -172,7 +182,7 @@ def _child(spec: dict) -> dict:
     if kind == "cold-run":
         return _cold_run()
     if kind in ("dmft", "numpy"):
-        prob = _problem(spec["T"], spec["P"])
+        prob = _problem(spec["T"], spec["P"], spec.get("loss"))
         if kind == "dmft":
             import dmft
 

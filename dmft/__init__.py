@@ -10,6 +10,7 @@ from ._version import __version__ as __version__
 from .activations import ACTIVATIONS, Activation
 from .api import simulate, solve
 from .compare import compare, extrapolate
+from .losses import LOSSES, Loss
 from .problem import Problem
 from .schedules import Bernoulli, Cyclic, Full, OnePass
 from .targets import TARGETS, Target
@@ -54,8 +55,10 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ACTIVATIONS",
+    "LOSSES",
     "TARGETS",
     "Activation",
+    "Loss",
     "Bernoulli",
     "Cyclic",
     "DivergenceError",

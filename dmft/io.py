@@ -273,17 +273,39 @@ def _user_objects(group: h5py.Group, pdict: dict, target, activation):
     )
 
 
+def _user_loss(group: h5py.Group, pdict: dict, loss):
+    """The loss for Problem.from_dict: ``loss`` if given (its name must match the file's),
+    None for registry losses (rebuilt by name), else a ValueError saying what to pass."""
+    from .losses import get_loss
+
+    name = pdict.get("loss", "square")
+    if loss is not None:
+        if loss.name != name:
+            raise ValueError(f"loss={loss.name!r} was passed to load, but {_where(group)} was "
+                             f"written with loss {name!r}")
+        return loss
+    try:
+        get_loss(name)
+    except ValueError:
+        raise ValueError(
+            f"cannot rebuild the problem stored in {_where(group)}: its loss {name!r} is "
+            f"user-defined; pass loss=dmft.Loss(loss, dloss, d2loss, name={name!r}) to "
+            "dmft.load") from None
+    return None
+
+
 def _where(group: h5py.Group) -> str:
     filename = group.file.filename
     return repr(filename) if group.name == "/" else f"{group.name!r} of {filename!r}"
 
 
 def read_group(group: h5py.Group, *, target: Target | None = None,
-               activation: Activation | None = None) -> Trajectory:
+               activation: Activation | None = None, loss=None) -> Trajectory:
     """Read a trajectory written by :func:`write_group` (format version 1 or 2).
 
     User-defined targets and activations are re-imported from the module and name stored with
-    them; ``target`` / ``activation`` override that (and are required when it fails).
+    them; ``target`` / ``activation`` override that (and are required when it fails). A user
+    loss (``dmft.Loss``) must be passed as ``loss``; registry losses are found by name.
     """
     fmt = group.attrs.get("format")
     if fmt != TRAJECTORY_FORMAT:
@@ -301,7 +323,8 @@ def read_group(group: h5py.Group, *, target: Target | None = None,
                 f"written with {field_name} {pdict[field_name]!r}"
             )
     target, activation = _user_objects(group, pdict, target, activation)
-    problem = Problem.from_dict(pdict, target=target, activation=activation)
+    problem = Problem.from_dict(pdict, target=target, activation=activation,
+                                loss=_user_loss(group, pdict, loss))
     kw = {name: group[name][()] for name in _ARRAYS if name in group}
     if "physical_time" in group:
         kw["time"] = group["physical_time"][()]
@@ -332,7 +355,7 @@ def save(traj: Trajectory, path) -> None:
 
 
 def load(path, *, target: Target | None = None, activation: Activation | None = None,
-         group: str | None = None) -> Trajectory:
+         group: str | None = None, loss=None) -> Trajectory:
     """Read a trajectory saved by :meth:`Trajectory.save` (or written by :func:`write_group`).
 
     Parameters
@@ -344,6 +367,9 @@ def load(path, *, target: Target | None = None, activation: Activation | None = 
         another function, a module no longer on the path); the error then lists them all.
     group : str, optional
         Path of the group inside the file holding the trajectory (default the root).
+    loss : dmft.Loss, optional
+        The user-defined loss the trajectory was computed with (registry losses are rebuilt
+        from their name).
 
     Returns
     -------
@@ -376,7 +402,7 @@ def load(path, *, target: Target | None = None, activation: Activation | None = 
             if group not in f:
                 raise ValueError(f"{str(path)!r} has no group {group!r}; its groups: "
                                  f"{_trajectory_groups(f)}")
-            return read_group(f[group], target=target, activation=activation)
+            return read_group(f[group], target=target, activation=activation, loss=loss)
         fmt = f.attrs.get("format")
         if fmt == _SWEEP_FORMAT:
             raise ValueError(
@@ -390,7 +416,7 @@ def load(path, *, target: Target | None = None, activation: Activation | None = 
                     if inside else "")
             raise ValueError(f"{str(path)!r} does not hold a dmft.Trajectory (format "
                              f"{fmt!r}){hint}")
-        return read_group(f, target=target, activation=activation)
+        return read_group(f, target=target, activation=activation, loss=loss)
 
 
 def _trajectory_groups(f: h5py.File) -> list[str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .activations import Activation, get_activation
+from .losses import Loss, check_labels, get_loss
 from .schedules import Full, OnePass, Schedule, get_schedule
 from .targets import Target, get_target
 from .validation import integer, real
@@ -89,7 +90,8 @@ class Problem:
     schedule : str or schedule object
         ``"full"``, ``"one-pass"``, ``dmft.Cyclic(n_blocks)`` or ``dmft.Bernoulli(b)``.
     noise : float
-        Label-noise variance Delta >= 0 (y = g*(z) + sqrt(Delta) xi); default 0.
+        Label-noise variance Delta >= 0 (y = g*(z) + sqrt(Delta) xi); default 0 (the square
+        loss only).
     dynamics : {"gd", "flow"}
         ``"gd"`` (default): gradient descent with step ``eta`` for T - 1 steps. ``"flow"``:
         gradient flow dW/dt = -lam W - sum_mu F_mu x_mu^T / sqrt(d), the eta -> 0 limit of GD
@@ -99,6 +101,11 @@ class Problem:
     temperature : float
         Langevin temperature tau >= 0 (default 0): GD adds sqrt(2 eta tau) Xi after each step
         (Xi a P x d matrix of i.i.d. N(0, 1), fresh each step), flow adds sqrt(2 tau) dB.
+    loss : str or Loss
+        Training loss L(f, y) of the output f = a.sigma(u): ``"square"`` ((y - f)^2 / 2, the
+        default), ``"logistic"`` (log(1 + exp(-y f)), labels in [-1, 1]), ``"hinge"``
+        (max(0, 1 - y f), meant for +-1 labels: others give a warning), ``"huber"`` or
+        ``"huber(threshold)"``, or a :class:`dmft.Loss` (docs/guide/losses.md).
 
     Raises
     ------
@@ -138,6 +145,7 @@ class Problem:
     dynamics: str = "gd"
     t_max: float | None = None
     temperature: float = 0.0
+    loss: str | Loss = "square"
 
     def __post_init__(self) -> None:
         s = object.__setattr__
@@ -169,6 +177,9 @@ class Problem:
                 f"for Q0={self.Q0.tolist()}, M0={self.M0.tolist()}"
             )
         s(self, "schedule", get_schedule(self.schedule))
+        s(self, "loss", get_loss(self.loss))
+        if not self.loss.half_square:
+            check_labels(self.loss, self.target.probe(), self.noise, self.target.name)
 
     def _check_dynamics(self) -> None:
         """dynamics, and the time fields it needs: eta and T for GD, t_max for flow."""
@@ -234,6 +245,12 @@ class Problem:
         return self.target.K
 
     @property
+    def binary_labels(self) -> bool:
+        """True when every label is +-1 (a binary target without label noise): solvers then
+        also report the misclassification rate."""
+        return self.noise == 0.0 and self.target.binary
+
+    @property
     def Qperp0(self) -> np.ndarray:
         """Q0 - M0 M0^T, the covariance of the part of the student orthogonal to the teacher."""
         return self.Q0 - self.M0 @ self.M0.T
@@ -279,14 +296,19 @@ class Problem:
             # (hashes, stored files) of the GD problems are unchanged
             **({"dynamics": self.dynamics, "t_max": self.t_max} if self.is_flow else {}),
             **({"temperature": self.temperature} if self.temperature else {}),
+            # appended only when not the default, so that existing files and keys stay as they were
+            **({} if self.loss.half_square else {"loss": self.loss.name}),
         }
 
     @classmethod
     def from_dict(cls, d: dict, *, target: Target | None = None,
-                  activation: Activation | None = None) -> Problem:
-        """Rebuild from :meth:`to_dict`; user targets/activations must be passed explicitly."""
+                  activation: Activation | None = None, loss: Loss | None = None) -> Problem:
+        """Rebuild from :meth:`to_dict`; user targets/activations/losses must be passed
+        explicitly."""
         d = dict(d)
         d.pop("K", None)
+        if loss is not None:
+            d["loss"] = loss
         if target is not None:
             d["target"] = target
         if activation is not None:
@@ -299,6 +321,7 @@ class Problem:
         return (
             self.target == other.target
             and self.activation == other.activation
+            and self.loss == other.loss
             and self.to_dict() == other.to_dict()
         )
 
@@ -310,5 +333,5 @@ class Problem:
         keys = ["target", "P", "activation", "alpha", "eta", "lam", "T", "schedule"]
         if self.is_flow:
             keys = ["target", "P", "activation", "alpha", "dynamics", "t_max", "lam", "schedule"]
-        extra = [k for k in ("noise", "temperature") if d.get(k)]
+        extra = [k for k in ("noise", "temperature", "loss") if d.get(k)]
         return "Problem(" + ", ".join(f"{k}={d[k]!r}" for k in keys + extra) + ")"

@@ -106,6 +106,22 @@ class Target:
             )
         return y
 
+    def probe(self) -> np.ndarray:
+        """The labels on a fixed probe z of shape (K, 256) (computed once per Target), from
+        which :class:`dmft.Problem` judges whether a loss suits them."""
+        if "_probe" not in self.__dict__:
+            labels = self(np.random.default_rng(0).standard_normal((self.K, 256)))
+            object.__setattr__(self, "_probe", labels)
+        return self.__dict__["_probe"]
+
+    @property
+    def binary(self) -> bool:
+        """True if the labels are +-1 (registry targets say so; user targets are probed)."""
+        code = registry_code(self)
+        if code >= 0:
+            return TEACHER_TABLE[code].binary
+        return bool(np.all(np.abs(self.probe()) == 1.0))
+
     def check(self) -> None:
         """Call the target once on a small fixed z, so that a wrong function fails early.
 

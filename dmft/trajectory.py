@@ -239,6 +239,17 @@ class Trajectory:
         return np.arange(self.T)
 
     @property
+    def class_error(self) -> np.ndarray | None:
+        """Population misclassification rate P(y f < 0) (+ P(f = 0) / 2) at (M[t], Q[t]), (T,),
+        for problems with +-1 labels (None otherwise); kept in ``diagnostics``."""
+        return self.diagnostics.get("class_error")
+
+    @property
+    def class_error_se(self) -> np.ndarray | None:
+        """Standard error of :attr:`class_error` (None when it is absent)."""
+        return self.diagnostics.get("class_error_se")
+
+    @property
     def method(self) -> str:
         return str(self.provenance.get("method", "unknown"))
 

@@ -48,11 +48,12 @@ import numpy as np
 from dmft.problem import Problem
 from dmft.progress import Progress, compile_notice
 from dmft.schedules import Bernoulli, Cyclic, OnePass
+from dmft.stats import mean_se
 from dmft.trajectory import Trajectory, base_provenance, problem_until
 from dmft.validation import integer
 from solvers.divergence import Divergence, diverged
 from solvers.finite_d_flow import DEFAULT_DT, langevin_rng, run_flow
-from solvers.numerics.committee import batch_F
+from solvers.numerics.committee import batch_F, batch_loss
 from solvers.numerics.gd import small_block_steps
 
 __all__ = ["simulate_finite_d", "SMALL_BLOCK", "AUTO_EVERY_MAX_BLOCKS"]
@@ -185,6 +186,14 @@ def _gd_update(W, F, X_batch, eta, lam, sqrt_d) -> np.ndarray:
     return (1.0 - eta * lam) * W - (eta / sqrt_d) * grad
 
 
+def _mean_loss(loss_args: tuple, resid: np.ndarray, y: np.ndarray) -> float:
+    """Mean training loss from the residuals y - f (n,) and labels (n,); the square loss as
+    0.5 mean(resid^2), as it has always been computed."""
+    if loss_args[1]:
+        return 0.5 * np.mean(resid**2)
+    return 0.5 * np.mean(batch_loss(resid, y, loss_args))
+
+
 def _overlaps(W, Wstar, d):
     return W @ Wstar.T / d, W @ W.T / d
 
@@ -202,6 +211,7 @@ def _run(problem: Problem, X: np.ndarray, run_ss, threads: int, train_at: np.nda
     sqrt_d = math.sqrt(d)
     eta, lam, a = problem.eta, problem.lam, problem.a
     sig, dsig, _ = problem.activation.cfuncs()
+    loss = problem.loss.kernel_args()
     schedule = problem.schedule
     rng = np.random.default_rng(run_ss)
     Wstar, W = _initial_weights(problem, d, rng)
@@ -230,11 +240,12 @@ def _run(problem: Problem, X: np.ndarray, run_ss, threads: int, train_at: np.nda
             b = t % schedule.n_blocks
             lo, hi = starts[b], starts[b + 1]
             if train_at[t]:
-                F_all, resid = batch_F(_project(X, W, sqrt_d), y, a, sig, dsig, ones)
-                e_train[t] = 0.5 * np.mean(resid**2)
+                F_all, resid = batch_F(_project(X, W, sqrt_d), y, a, sig, dsig, ones, loss)
+                e_train[t] = _mean_loss(loss, resid, y)
                 F = F_all[lo:hi]
             else:
-                F, _ = batch_F(_project(X[lo:hi], W, sqrt_d), y[lo:hi], a, sig, dsig, ones[lo:hi])
+                F, _ = batch_F(_project(X[lo:hi], W, sqrt_d), y[lo:hi], a, sig, dsig,
+                               ones[lo:hi], loss)
             X_batch = X[lo:hi]
         else:
             if isinstance(schedule, OnePass) and t > 0:
@@ -243,8 +254,8 @@ def _run(problem: Problem, X: np.ndarray, run_ss, threads: int, train_at: np.nda
             weight = ones
             if isinstance(schedule, Bernoulli) and t < T - 1:
                 weight = (rng.random(n) < schedule.b).astype(np.float64)
-            F, resid = batch_F(_project(X, W, sqrt_d), y, a, sig, dsig, weight)
-            e_train[t] = 0.5 * np.mean(resid**2)
+            F, resid = batch_F(_project(X, W, sqrt_d), y, a, sig, dsig, weight, loss)
+            e_train[t] = _mean_loss(loss, resid, y)
             X_batch = X
         if t < T - 1:
             W = _gd_update(W, F, X_batch, eta, lam, sqrt_d)
@@ -259,6 +270,7 @@ def _run_cyclic_numba(problem, X, y, Wstar, W, starts, train_at, M, Q, e_train) 
     n, d = X.shape
     T = problem.T
     sig, dsig, _ = problem.activation.cfuncs()
+    loss = problem.loss.kernel_args()
     ones = np.ones(n)
     marks = list(np.flatnonzero(train_at)) + [T]
     if marks[0] != 0:
@@ -266,10 +278,11 @@ def _run_cyclic_numba(problem, X, y, Wstar, W, starts, train_at, M, Q, e_train) 
     Z = _project(X, Wstar, math.sqrt(d))
     for t0, t1 in zip(marks[:-1], marks[1:], strict=True):
         if train_at[t0]:
-            _, resid = batch_F(_project(X, W, math.sqrt(d)), y, problem.a, sig, dsig, ones)
-            e_train[t0] = 0.5 * np.mean(resid**2)
+            _, resid = batch_F(_project(X, W, math.sqrt(d)), y, problem.a, sig, dsig, ones,
+                               loss)
+            e_train[t0] = _mean_loss(loss, resid, y)
         stop = small_block_steps((X, y, Z, Wstar), W, problem.a, sig, dsig,
-                                 (problem.eta, problem.lam), starts, (t0, t1), (M, Q))
+                                 (problem.eta, problem.lam), starts, (t0, t1), (M, Q), loss)
         if stop < t1:
             return stop
     return T
@@ -289,23 +302,37 @@ def _train_times(problem: Problem, train_loss: str, T: int) -> np.ndarray:
 
 # ------------------------------------------------------------------------------ e_gen
 def _gen_error_runs(problem: Problem, M_runs: np.ndarray, Q_runs: np.ndarray):
-    """e_gen per run and its integration error, each (runs, T), by Gaussian integration.
+    """e_gen per run and its integration error, each (runs, T), by Gaussian integration, and
+    for +-1 labels the misclassification rate per run and its integration error (else None).
 
-    One call of :func:`dmft.gaussian.gen_error` on all (run, t) pairs stacked.
+    One call of :func:`dmft.gaussian.gen_error` on all (run, t) pairs stacked (the square
+    loss), or of :func:`solvers.population.population_values` (other losses, binary labels).
     """
     from dmft.gaussian import gen_error
+    from solvers.population import population_values
 
     runs, T = M_runs.shape[:2]
-    e, se = gen_error(problem, M_runs.reshape(runs * T, *M_runs.shape[2:]),
-                      Q_runs.reshape(runs * T, *Q_runs.shape[2:]))
-    return np.reshape(e, (runs, T)), np.reshape(se, (runs, T))
+    M_all = M_runs.reshape(runs * T, *M_runs.shape[2:])
+    Q_all = Q_runs.reshape(runs * T, *Q_runs.shape[2:])
+    classes = None
+    if problem.loss.half_square:
+        e, se = gen_error(problem, M_all, Q_all)
+    if not problem.loss.half_square or problem.binary_labels:
+        out = population_values(problem, M_all, Q_all)
+        if not problem.loss.half_square:
+            e, se = out["e_gen"], out["e_gen_se"]
+        if problem.binary_labels:
+            classes = (np.reshape(out["class_error"], (runs, T)),
+                       np.reshape(out["class_error_se"], (runs, T)))
+    return np.reshape(e, (runs, T)), np.reshape(se, (runs, T)), classes
 
 
 # ------------------------------------------------------------------------------ assembly
 def _assemble(problem, M_runs, Q_runs, e_train_runs, provenance, *,
               partial: bool = False, time=None) -> Trajectory:
+    classes = None
     try:
-        e_gen_runs, e_gen_int_se = _gen_error_runs(problem, M_runs, Q_runs)
+        e_gen_runs, e_gen_int_se, classes = _gen_error_runs(problem, M_runs, Q_runs)
     except (ValueError, ArithmeticError, np.linalg.LinAlgError):
         if not partial:
             raise
@@ -318,6 +345,12 @@ def _assemble(problem, M_runs, Q_runs, e_train_runs, provenance, *,
         "e_gen_runs": e_gen_runs,
         "e_gen_integration_se": e_gen_int_se,
     }
+    if classes is not None:
+        # misclassification rate at each run's overlaps: mean and SE over runs (the
+        # integration error added as for e_gen)
+        cls, cls_se = mean_se(classes[0])
+        diagnostics.update(class_error=cls, class_error_runs=classes[0],
+                           class_error_se=np.sqrt(cls_se**2 + np.mean(classes[1]**2, axis=0)))
     # the integration error may be common to all runs (same quadrature or random numbers), so
     # the spread over runs need not contain it: add its mean square (conservative)
     return Trajectory.from_runs(

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from dmft.problem import Problem, flow_steps
-from solvers.numerics.committee import batch_F
+from solvers.numerics.committee import batch_F, batch_loss
 
 __all__ = ["langevin_rng", "run_flow", "DEFAULT_DT"]
 
@@ -49,7 +49,8 @@ def langevin_rng(run_ss: np.random.SeedSequence) -> np.random.Generator:
 def _drift(problem: Problem, W, X, y, sqrt_d, ones, project):
     """-lam W - F^T X / sqrt(d) at W (P, d), and the residuals y - f (n,)."""
     sig, dsig, _ = problem.activation.cfuncs()
-    F, resid = batch_F(project(X, W, sqrt_d), y, problem.a, sig, dsig, ones)
+    F, resid = batch_F(project(X, W, sqrt_d), y, problem.a, sig, dsig, ones,
+                       problem.loss.kernel_args())
     grad = (X.T @ F.astype(X.dtype, copy=False)).T.astype(np.float64, copy=False)
     return -problem.lam * W - grad / sqrt_d, resid
 
@@ -90,7 +91,8 @@ def run_flow(problem: Problem, dt: float, X, y, Wstar, W, run_ss, project, M, Q,
         if not (np.all(np.isfinite(M[k])) and np.all(np.isfinite(Q[k]))):
             return k
         f1, resid = _drift(problem, W, X, y, sqrt_d, ones, project)
-        e_train[k] = 0.5 * np.mean(resid**2)
+        e_train[k] = (0.5 * np.mean(resid**2) if problem.loss.half_square
+                      else 0.5 * np.mean(batch_loss(resid, y, problem.loss.kernel_args())))
         if k == steps:
             break
         if rng is None:  # classical Runge-Kutta

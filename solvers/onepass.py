@@ -62,7 +62,11 @@ def _smoothing_ratios(M: np.ndarray, S: np.ndarray) -> np.ndarray:
 
 def _quadrature_available(problem: Problem, opts: G.QuadratureOptions) -> bool:
     """Structured quadrature (P <= 2) or, for smooth activations, a generic Gauss-Hermite rule
-    in the largest dimension K + P that fits ``max_nodes`` with >= n_min nodes per axis."""
+    in the largest dimension K + P that fits ``max_nodes`` with >= n_min nodes per axis; the
+    square loss only (the inner rules assume its polynomial dependence on the residual, see
+    ``solvers.population``)."""
+    if not problem.loss.half_square:
+        return False
     if problem.P <= 2:
         return True
     if G.inner_mode(problem.activation) != G.INNER_SMOOTH:
@@ -104,7 +108,8 @@ def onepass_expectations(problem: Problem, M: np.ndarray, Q: np.ndarray,
     dict
         ``EFz`` (P, K) = E[F z^T], ``EFh`` (P, P) = E[F h^T], ``EFF`` (P, P) = E[F F^T],
         ``A`` (P, D) = E[F xi^T] in whitened coordinates, ``BOB`` (P, P) = B Omega^+ B^T
-        = A A^T, ``loss`` = E[L], ``rule`` (str), ``nodes`` (int).
+        = A A^T, ``loss`` = E[L], ``class_error`` = P(y f < 0) (+ P(f = 0) / 2; meaningful
+        for +-1 labels), ``rule`` (str), ``nodes`` (int).
     """
     opts = options or G.QuadratureOptions()
     P = problem.P
@@ -114,6 +119,7 @@ def onepass_expectations(problem: Problem, M: np.ndarray, Q: np.ndarray,
     r = S.shape[1]
     act = problem.activation
     sig, dsig, _ = act.cfuncs()
+    loss_fns = problem.loss.kernel_args()
     a = np.ascontiguousarray(problem.a)
     noise_sd = math.sqrt(problem.noise)
     structured = qmc_rule is None and opts.method != "qmc" and P <= 2
@@ -141,9 +147,9 @@ def onepass_expectations(problem: Problem, M: np.ndarray, Q: np.ndarray,
         outer, student = (Z, wz, y), (M, S, a)
         parts = run_blocks(
             lambda i0, i1: structured_moments(i0, i1, outer, student, noise_sd, ir.mode,
-                                              ir.arrays, ir.capacity, sig, dsig),
+                                              ir.arrays, ir.capacity, sig, dsig, loss_fns),
             Z.shape[0], N_BLOCKS)
-        EFz, EFh, EFF, EFe, loss = (sum(p[i] for p in parts) for i in range(5))
+        EFz, EFh, EFF, EFe, loss, err = (sum(p[i] for p in parts) for i in range(6))
         EFe = EFe[:, :r]
         A = np.concatenate([EFz, EFe], axis=1)
         inner = {G.INNER_SMOOTH: f"trapezoid h={opts.inner_h:g} ({ir.smx.shape[0]}^{r})",
@@ -152,7 +158,7 @@ def onepass_expectations(problem: Problem, M: np.ndarray, Q: np.ndarray,
         if r == 2 and ir.mode != G.INNER_SMOOTH:
             inner = f"composite gauss-legendre {opts.n_panels}x{opts.n_mid} x {inner}"
         desc = f"structured: z {zdesc} x eps|z {inner} (r = {r})"
-        return _pack(EFz, EFh, EFF, A, float(loss[0]), desc, int(Z.shape[0]))
+        return _pack(EFz, EFh, EFF, A, (float(loss[0]), float(err[0])), desc, int(Z.shape[0]))
     L = _noise_factor_L(M, S)
     D = L.shape[1]
     if qmc_rule is None:
@@ -172,15 +178,16 @@ def onepass_expectations(problem: Problem, M: np.ndarray, Q: np.ndarray,
     y = np.ascontiguousarray(problem.target(X[:, P:].T))
     nodes = read_only(X, np.ascontiguousarray(xi), y, np.ascontiguousarray(rule.w))
     parts = run_blocks(
-        lambda i0, i1: explicit_moments(i0, i1, nodes, P, a, noise_sd, sig, dsig),
+        lambda i0, i1: explicit_moments(i0, i1, nodes, P, a, noise_sd, sig, dsig, loss_fns),
         X.shape[0], N_BLOCKS, 4096)
-    Fz, Fh, FF, Fx, loss = (sum(p[i] for p in parts) for i in range(5))
-    return _pack(Fz, Fh, FF, Fx, float(loss[0]), rule.description, rule.n_nodes)
+    Fz, Fh, FF, Fx, loss, err = (sum(p[i] for p in parts) for i in range(6))
+    return _pack(Fz, Fh, FF, Fx, (float(loss[0]), float(err[0])), rule.description,
+                 rule.n_nodes)
 
 
-def _pack(EFz, EFh, EFF, A, loss, desc, nodes) -> dict:
-    return {"EFz": EFz, "EFh": EFh, "EFF": EFF, "A": A, "BOB": A @ A.T, "loss": loss,
-            "rule": desc, "nodes": nodes}
+def _pack(EFz, EFh, EFF, A, population, desc, nodes) -> dict:
+    return {"EFz": EFz, "EFh": EFh, "EFF": EFF, "A": A, "BOB": A @ A.T, "loss": population[0],
+            "class_error": population[1], "rule": desc, "nodes": nodes}
 
 
 def onepass_step(problem: Problem, M: np.ndarray, Q: np.ndarray, E: dict
@@ -214,7 +221,8 @@ def _runaway(Q: np.ndarray, t: int, scale: float) -> str:
 
 def _recursion(problem: Problem, opts: G.QuadratureOptions, qmc_rule: G.Rule | None,
                progress) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, int, int | None, str]:
-    """Run the recursion; return M, Q, joint-rule loss, rule, nodes, failing step, message.
+    """Run the recursion; return M, Q, joint-rule (loss, misclassification) (T, 2), rule,
+    nodes, failing step, message.
 
     Errors at step 0 are the input's (e.g. a target that is not finite on the grid) and are
     raised; later ones, non-finite overlaps and runaway growth end the recursion at that step.
@@ -222,7 +230,7 @@ def _recursion(problem: Problem, opts: G.QuadratureOptions, qmc_rule: G.Rule | N
     T, P, K = problem.T, problem.P, problem.K
     M = np.zeros((T, P, K))
     Q = np.zeros((T, P, P))
-    loss = np.full(T, np.nan)
+    loss = np.full((T, 2), np.nan)
     M[0], Q[0] = problem.M0, problem.Q0
     desc, nodes = "", 0
     for t in range(T):
@@ -233,12 +241,12 @@ def _recursion(problem: Problem, opts: G.QuadratureOptions, qmc_rule: G.Rule | N
                 raise
             return M, Q, loss, desc, nodes, t, f"the expectations failed ({exc})"
         desc, nodes = E["rule"], E["nodes"]
-        loss[t] = E["loss"]
+        loss[t] = E["loss"], E["class_error"]
         if t == 0:
-            scale = max(1.0, float(np.max(np.diagonal(Q[0]))), 2.0 * loss[0])
-            loss_bound = _RUNAWAY_BOUND * max(1.0, loss[0])
-        elif not loss[t] <= loss_bound:
-            return M, Q, loss, desc, nodes, t, (f"runaway growth, e_train = {loss[t]:.3g} > "
+            scale = max(1.0, float(np.max(np.diagonal(Q[0]))), 2.0 * loss[0, 0])
+            loss_bound = _RUNAWAY_BOUND * max(1.0, loss[0, 0])
+        elif not loss[t, 0] <= loss_bound:
+            return M, Q, loss, desc, nodes, t, (f"runaway growth, e_train = {loss[t, 0]:.3g} > "
                                                 f"{_RUNAWAY_BOUND:g} x max(1, e_train(0))")
         if progress is not None:
             progress.update(1)
@@ -266,7 +274,8 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
     options : dmft.gaussian.QuadratureOptions, optional
         Quadrature resolution and method (``"auto"``: structured quadrature for P <= 2,
         Gauss-Hermite for P >= 3 with a smooth activation when it fits ``max_nodes``, QMC
-        otherwise; ``"qmc"`` forces QMC, ``"quadrature"`` forbids it).
+        otherwise and for losses other than the square one; ``"qmc"`` forces QMC,
+        ``"quadrature"`` forbids it).
     seed : int, optional
         Seed of the QMC randomizations (overrides ``options.seed``).
     progress : bool
@@ -326,7 +335,8 @@ def solve_onepass(problem: Problem, *, options: G.QuadratureOptions | None = Non
     use_qmc = opts.method == "qmc" or not _quadrature_available(prob, opts)
     if use_qmc and opts.method == "quadrature":
         raise ValueError(
-            f"method='quadrature' is not available for P = {problem.P} > 2 with a kinked "
+            f"method='quadrature' is not available for losses other than the square one "
+            f"(loss={problem.loss.name!r}), for P = {problem.P} > 2 with a kinked "
             f"activation, or a Gauss-Hermite rule in dimension P + K = {problem.P + problem.K} "
             f"larger than max_nodes = {opts.max_nodes}"
         )
@@ -387,19 +397,29 @@ def _gen_error_or_nan(p, M, Q, opts):
 def _assemble(prob, opts, runs, M, Q, loss, T_ok, desc, nodes, t_start, times) -> Trajectory:
     p = problem_until(prob, times, T_ok)
     diagnostics = {}
+    # the square loss's e_gen by gen_error (an independent computation); other losses'
+    # population values are the joint rule's
+    square = prob.loss.half_square
     if runs is None:
         M, Q, loss = M[:T_ok], Q[:T_ok], loss[:T_ok]
-        e, e_se = _gen_error_or_nan(p, M, Q, opts)
+        if square:
+            e, e_se = _gen_error_or_nan(p, M, Q, opts)
+        else:
+            e, e_se = loss[:, 0].copy(), np.zeros(T_ok)
+        cls, cls_se = loss[:, 1].copy(), np.zeros(T_ok)
         M_se, Q_se = np.zeros_like(M), np.zeros_like(Q)
-        diagnostics["loss_joint_rule"] = loss
+        diagnostics["loss_joint_rule"] = loss[:, 0].copy()
     else:
         M_runs, Q_runs, loss_runs = (x[:, :T_ok] for x in runs)
         R = M_runs.shape[0]
-        e_runs = np.stack([_gen_error_or_nan(p, M_runs[i], Q_runs[i], opts)[0]
-                           for i in range(R)])
+        e_runs = (np.stack([_gen_error_or_nan(p, M_runs[i], Q_runs[i], opts)[0]
+                            for i in range(R)]) if square else loss_runs[..., 0])
         (M, M_se), (Q, Q_se), (e, e_se) = mean_se(M_runs), mean_se(Q_runs), mean_se(e_runs)
+        cls, cls_se = mean_se(loss_runs[..., 1])
         diagnostics.update(M_runs=M_runs, Q_runs=Q_runs, e_gen_runs=e_runs,
-                           loss_joint_rule=loss_runs.mean(0))
+                           loss_joint_rule=loss_runs[..., 0].mean(0))
+    if p.binary_labels:
+        diagnostics.update(class_error=cls, class_error_se=cls_se)
     prov = base_provenance(
         "one-pass", quadrature=desc, nodes=int(nodes),
         qmc_replicas=int(opts.qmc_replicas) if runs is not None else 0,

@@ -81,14 +81,15 @@ def population_flow(problem: Problem, dt: float, substeps: int, opts: G.Quadratu
 
     Returns
     -------
-    M (T, P, K), Q (T, P, P), loss (T,), rule description, nodes, failing index or None,
+    M (T, P, K), Q (T, P, P), (loss, misclassification) (T, 2), rule description, nodes,
+    failing index or None,
     message.
     """
     steps, dt = flow_steps(problem.t_max, dt)
     T, P, K = steps + 1, problem.P, problem.K
     M = np.zeros((T, P, K))
     Q = np.zeros((T, P, P))
-    loss = np.full(T, np.nan)
+    loss = np.full((T, 2), np.nan)
     M[0], Q[0] = problem.M0, problem.Q0
     h = dt / substeps
     desc, nodes = "", 0
@@ -104,7 +105,7 @@ def population_flow(problem: Problem, dt: float, substeps: int, opts: G.Quadratu
             if k == 0:
                 raise
             return M, Q, loss, desc, nodes, k, f"the expectations failed ({exc})"
-        desc, nodes, loss[k] = E["rule"], E["nodes"], E["loss"]
+        desc, nodes, loss[k] = E["rule"], E["nodes"], (E["loss"], E["class_error"])
         if progress is not None:
             progress.update(1)
         if k == T - 1:

@@ -304,7 +304,8 @@ def test_step1_overlap_matches_monte_carlo_of_the_gd_step(target, act):
     h0 = np.linalg.cholesky(Q0) @ rng.standard_normal((P, S))
     y = prob.target(z)
     sig, dsig, _ = prob.activation.cfuncs()
-    F, _ = batch_F(np.ascontiguousarray(h0.T), y, a, sig, dsig, np.ones(S))
+    F, _ = batch_F(np.ascontiguousarray(h0.T), y, a, sig, dsig, np.ones(S),
+                   prob.loss.kernel_args())
     samples = -eta * alpha * F[:, :, None] * z.T[:, None, :]  # (S, P, K)
     mc, se = samples.mean(axis=0), samples.std(axis=0, ddof=1) / math.sqrt(S)
     assert np.all(np.abs(closed - mc) < 4 * se), (closed, mc, se)

@@ -178,7 +178,7 @@ def test_expectations_vs_monte_carlo():
     X = rng.standard_normal((n, L.shape[1])) @ L.T
     U, Z = np.ascontiguousarray(X[:, :2]), X[:, 2:]
     sig, dsig, _ = prob.activation.cfuncs()
-    F, _ = batch_F(U, prob.target(Z.T), prob.a, sig, dsig, np.ones(n))
+    F, _ = batch_F(U, prob.target(Z.T), prob.a, sig, dsig, np.ones(n), prob.loss.kernel_args())
     for name, samples in (("EFz", F[:, :, None] * Z[:, None, :]),
                           ("EFh", F[:, :, None] * U[:, None, :]),
                           ("EFF", F[:, :, None] * F[:, None, :])):

@@ -369,10 +369,13 @@ _TARGET_FORMULAS = {
     "tanh-sum": (2, lambda z: np.tanh(z[0]) + np.tanh(z[1])),
     "z1z2z3-he3": (4, lambda z: z[0] * z[1] * z[2] + z[3] ** 3 - 3 * z[3]),
     "staircase2": (2, lambda z: z[0] + 2 * z[0] * z[1]),
+    "sign": (1, lambda z: np.where(z[0] >= 0, 1.0, -1.0)),
+    "sign-z1z2": (2, lambda z: np.where(z[0] * z[1] >= 0, 1.0, -1.0)),
+    "sign-he1-he3": (2, lambda z: np.where(z[0] + z[1] ** 3 - 3 * z[1] >= 0, 1.0, -1.0)),
 }
 
 
-def test_registry_lists_exactly_the_paper_targets():
+def test_registry_lists_exactly_the_paper_and_classification_targets():
     assert set(dmft.TARGETS) == set(_TARGET_FORMULAS)
 
 

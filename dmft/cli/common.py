@@ -82,6 +82,9 @@ def add_problem_options(p: argparse.ArgumentParser) -> None:
                    help="Langevin temperature tau (default 0)")
     g.add_argument("--dt", type=float, default=None,
                    help="time step of the reported grid of gradient flow (solver default)")
+    g.add_argument("--loss", default="square",
+                   help="training loss: square | logistic | hinge | huber | huber(threshold) "
+                        "(default square)")
 
 
 def problem_from(args: argparse.Namespace):
@@ -91,7 +94,7 @@ def problem_from(args: argparse.Namespace):
     return Problem(target=args.target, P=args.P, activation=args.activation, alpha=args.alpha,
                    eta=args.eta, lam=args.lam, T=args.T, schedule=args.schedule,
                    noise=args.noise, dynamics=args.dynamics, t_max=args.t_max,
-                   temperature=args.temperature)
+                   temperature=args.temperature, loss=getattr(args, "loss", "square"))
 
 
 def time_options(args: argparse.Namespace) -> dict:

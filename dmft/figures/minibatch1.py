@@ -83,7 +83,8 @@ def _one_run(problem: Problem, d: int, n: int, epochs: int, order: str, marks: n
         else:
             Xe, ye, Ze = X, y, Z
         stop = small_block_steps((Xe, ye, Ze, Wstar), W, problem.a, sig, dsig,
-                                 (problem.eta, problem.lam), starts, (0, n + 1), (M_out, Q_out))
+                                 (problem.eta, problem.lam), starts, (0, n + 1), (M_out, Q_out),
+                                 problem.loss.kernel_args())
         if stop < n + 1:
             raise DivergenceError(f"size-1 SGD diverged at step {stop} of epoch {e + 1} "
                                   f"(d={d}, eta={problem.eta}); reduce eta", stop, None)

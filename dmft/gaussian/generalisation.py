@@ -43,6 +43,10 @@ def gen_error(problem, M: np.ndarray, Q: np.ndarray,
     >>> round(float(e[0]), 6), float(se[0])
     (0.491592, 0.0)
     """
+    if not problem.loss.half_square:
+        raise ValueError(
+            f"gen_error computes the square loss's e_gen; problem.loss is {problem.loss.name!r}: "
+            "use solvers.population.population_values (what the solvers report as e_gen)")
     M = np.asarray(M, dtype=np.float64)
     Q = np.asarray(Q, dtype=np.float64)
     P, K = problem.P, problem.K

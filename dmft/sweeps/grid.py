@@ -79,7 +79,9 @@ def expand_grid(base_problem: Problem, grid: Mapping[str, Sequence]) -> tuple[
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"grid[{name!r}] has an invalid value {value!r}: {exc}") from None
             # the normalised, JSON-able value (target by name, schedule as text)
-            coord = prob.to_dict().get(name, getattr(prob, name))  # new fields: if set
+            # new fields at their default are left out of to_dict (the square loss: by name)
+            value = getattr(prob, name)
+            coord = prob.to_dict().get(name, getattr(value, "name", value))
             if coord in normalised:
                 raise ValueError(f"grid[{name!r}] has the value {value!r} twice")
             normalised.append(coord)

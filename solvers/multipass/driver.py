@@ -35,7 +35,7 @@ from solvers.numerics.table import USER
 
 from .buffers import bytes_per_sample, keep_samples, samples_for
 from .checkpoint import Checkpoint
-from .e_gen import gen_error_mean_se
+from .e_gen import gen_error_mean_se, population_mean_se
 from .replicas import Outcome, ReplicaPool, Setup, Worker
 
 __all__ = ["solve_multipass", "ESTIMATORS"]
@@ -61,6 +61,12 @@ def _validate(problem: Problem, samples, replicas, estimator, storage, chunk_siz
             f"estimator='pathwise' needs sigma'' pointwise, but activation "
             f"{problem.activation.name!r} has a Dirac mass in sigma'' (weight "
             f"{problem.activation.d2_dirac_at_zero}); use estimator='stein', which is exact for it"
+        )
+    if estimator == "pathwise" and not problem.loss.smooth:
+        raise ValueError(
+            f"estimator='pathwise' needs d^2L/df^2 pointwise, but loss {problem.loss.name!r} "
+            "has a Dirac mass in it (a kink of the loss); use estimator='stein', which is "
+            "exact for it"
         )
     replicas = integer("replicas", replicas, low=2)
     samples = integer("samples", samples, low=1)
@@ -183,15 +189,19 @@ def solve_multipass(problem: Problem, samples: int = 10**6, seed: int = 0,
     key = np.random.SeedSequence(seed).generate_state(1, dtype=np.uint64)[0]
     n_blk = -(-Sb // BLOCK)  # blocks per replica; block k of replica b is stream b*n_blk+k
     starts = np.minimum(np.arange(n_blk + 1, dtype=np.int64) * BLOCK, Sb)
-    act = problem.activation
+    act, loss = problem.activation, problem.loss
     # spans of whole blocks processed together: the replica, or its replayed chunks
     per = n_blk if storage == "stored" else -(-min(chunk_size, Sb) // BLOCK)
     spans = [(k0, min(k0 + per, n_blk)) for k0 in range(0, n_blk, per)]
     setup = Setup(
         problem=problem, pathwise=pathwise, B=B, Sb=Sb, key=key, starts=starts,
-        kernels=multipass_kernels(act.code if act.code >= 0 else USER, pathwise),
-        # registry activations are compiled into the kernels: no cfunc arguments to type
+        kernels=multipass_kernels(act.code if act.code >= 0 else USER, pathwise,
+                                  loss.code if loss.code >= 0 else USER),
+        # registry activations and losses are compiled into the kernels: no cfunc arguments
+        # to type per call
         user_fns=act.cfuncs() if act.code < 0 else (None, None, None),
+        loss_args=(loss.kernel_args() if loss.code < 0
+                   else (float(loss.param), loss.half_square, None, None, None)),
         par=make_params(Sb, problem.alpha, problem.eta, problem.lam, problem.a, noise_memory,
                         _CHOL_TOL, _CW_RCOND, 2.0 * problem.temperature / problem.eta),
         storage=storage, spans=spans, sqrt_q0=sqrt_psd(problem.Qperp0))
@@ -304,9 +314,16 @@ def _assemble(problem: Problem, reps: Results, Q: np.ndarray, n_t: int, B: int, 
     kernels = {}
     for name in ("C", "R"):  # by rows: temporaries of a few rows, not of the B T^2 P^2 stack
         kernels[name], kernels[name + "_se"] = _mean_se_rows(getattr(reps, name), n_t)
-    if compute_egen:
+    classes = {}
+    if compute_egen and (prob.binary_labels or not prob.loss.half_square):
+        pop = population_mean_se(prob, M, Q)
+        e_gen, e_gen_se = pop["e_gen"], pop["e_gen_se"]
+        if prob.binary_labels:
+            classes = {"class_error": pop["class_error"],
+                       "class_error_se": pop["class_error_se"]}
+    if compute_egen and prob.loss.half_square:
         e_gen, e_gen_se = gen_error_mean_se(prob, M, Q)
-    else:
+    elif not compute_egen:
         e_gen = e_gen_se = np.full(n_t, np.nan)
     prov = base_provenance(
         "dmft", samples=B * Sb, replicas=B, threads=numba.get_num_threads(),
@@ -314,7 +331,7 @@ def _assemble(problem: Problem, reps: Results, Q: np.ndarray, n_t: int, B: int, 
         error_bars=f"std over {B} independent sub-solves / sqrt({B})", **meta,
     )
     diagnostics = {"cond_Cw": diag.cond_cw[:n_t].copy(),
-                   "chol_dropped": diag.chol_dropped[:n_t].copy()}
+                   "chol_dropped": diag.chol_dropped[:n_t].copy(), **classes}
     with np.errstate(over="ignore", invalid="ignore"):  # a diverged partial may hold huge values
         return Trajectory.from_runs(prob, runs, prov, count="replicas", diagnostics=diagnostics,
                                     e_gen=e_gen, e_gen_se=e_gen_se, **kernels)

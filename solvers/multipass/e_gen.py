@@ -8,7 +8,7 @@ from dmft.gaussian import QuadratureOptions, cross_moments, gen_error, pair_mome
 from dmft.problem import Problem
 from dmft.stats import mean_se
 
-__all__ = ["gen_error_mean_se"]
+__all__ = ["gen_error_mean_se", "population_mean_se"]
 
 # coarse rule for the gradient of e_gen behind its delta-method SE: that SE matched the one by
 # the accurate rule to 1e-4 (tanh students) and 3e-3 (relu, paper target)
@@ -33,6 +33,9 @@ def gen_error_mean_se(problem: Problem, M: np.ndarray, Q: np.ndarray
     rule a tenth.
     """
     B, n_t, P, K = M.shape
+    if not problem.loss.half_square:
+        pop = population_mean_se(problem, M, Q)
+        return pop["e_gen"], pop["e_gen_se"]
     a = problem.a
     M_mean, Q_mean = M.mean(axis=0), Q.mean(axis=0)
     e_mean, _ = gen_error(problem, M_mean, Q_mean)
@@ -67,3 +70,22 @@ def gen_error_mean_se(problem: Problem, M: np.ndarray, Q: np.ndarray
                   for i, (j, k) in enumerate(upper))
     d_e = -(d_cross @ a) + 0.5 * d_pairs
     return e_mean, mean_se(d_e)[1]
+
+
+def population_mean_se(problem: Problem, M: np.ndarray, Q: np.ndarray) -> dict:
+    """Population loss (e_gen) and misclassification rate at the replica-mean overlaps
+    (M (B, T, P, K), Q (B, T, P, P)), for any loss, each with the spread over replicas of its
+    values at each replica's overlaps as the standard error (the delta method's, without
+    linearising). Returns ``e_gen``, ``e_gen_se``, ``class_error``, ``class_error_se`` (T,)."""
+    from solvers.population import population_values
+
+    B, n_t = M.shape[:2]
+    mean = population_values(problem, M.mean(axis=0), Q.mean(axis=0))
+    per = population_values(problem, M.reshape(B * n_t, *M.shape[2:]),
+                            Q.reshape(B * n_t, *Q.shape[2:]))
+    out = {}
+    for name in ("e_gen", "class_error"):
+        spread = mean_se(per[name].reshape(B, n_t))[1]
+        out[name] = mean[name]
+        out[name + "_se"] = np.sqrt(spread**2 + mean[name + "_se"] ** 2)
+    return out

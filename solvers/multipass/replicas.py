@@ -56,6 +56,7 @@ class Setup:
     starts: np.ndarray  # (n_blk + 1,) block starts within a replica
     kernels: object  # passes.multipass_kernels(...)
     user_fns: tuple
+    loss_args: tuple  # (c, half_square, value, d1, d2): passes.py
     par: Params
     storage: str  # "stored" | "replay"
     spans: list  # [(k0, k1)] blocks processed together (replay chunks)
@@ -298,7 +299,8 @@ class ReplicaPool:
             t0 = time.perf_counter()
             if smp is not None:
                 t_new, status = st.kernels.stored_steps((t, t_end), st.par, blocks, smp,
-                                                        worker.sums, rep, diag, *st.user_fns)
+                                                        worker.sums, rep, diag, *st.user_fns,
+                                                        st.loss_args)
             else:
                 t_new, status = self._replayed_steps(worker, b, t, t_end, rep, diag)
             self.bar.steps(t, t_new)
@@ -324,7 +326,7 @@ class ReplicaPool:
                 draw_statics(st.problem, smp, blocks)
                 st.kernels.replay_pass(u, st.par, blocks, smp,
                                        _rows(worker.sums, k0, k1, st.pathwise), rep,
-                                       *st.user_fns)
+                                       *st.user_fns, st.loss_args)
             status = st.kernels.finish_step(u, st.par, worker.sums, rep, diag)
             if status != OK:
                 return u, status

@@ -74,16 +74,18 @@ def chi_start(lo, n, smp):
 
 
 @numba.njit(inline="always")  # receives registry functions: see table.activation_function
-def block_J(u, lo, n, hblk, resid, smp, a, dsig, d2sig, scratch):
+def block_J(u, lo, n, hblk, resid, smp, a, dsig, d2sig, scratch, loss):
     """J_h[:, :, lo + i] = s(u) J(h_i) (P, P) for the n samples from lo, given h = hblk (P, n)
-    and the residuals ``resid`` (n,); ``scratch`` = (hv (P,), Jv (P, P))."""
+    and the residuals ``resid`` (n,); ``scratch`` = (hv (P,), Jv (P, P)); ``loss`` as in
+    :func:`advance_block`."""
     hv, Jv = scratch
     P = hv.shape[0]
     mask, J_h = smp.mask, smp.J_h
     for i in range(n):
         for j in range(P):
             hv[j] = hblk[j, i]
-        committee_J(hv, resid[i], a, dsig, d2sig, Jv)
+        r, yi = resid[i], smp.y[lo + i]
+        committee_J(hv, loss[3](r, yi, loss[0]), loss[4](r, yi, loss[0]), a, dsig, d2sig, Jv)
         mu_ = float(mask[u, lo + i])
         for j in range(P):
             for q in range(P):
@@ -91,12 +93,15 @@ def block_J(u, lo, n, hblk, resid, smp, a, dsig, d2sig, scratch):
 
 
 @numba.njit(inline="always")
-def advance_block(k, steps, par, blocks, smp, rep, sig, dsig, d2sig, pathwise):
+def advance_block(k, steps, par, blocks, smp, rep, sig, dsig, d2sig, pathwise, loss):
     """Advance block k through u = steps[0]..steps[1] (module docstring); returns the
-    residuals y - f at the last step (n,), a view of the block's scratch.
+    sample losses at the last step as (q1, q2) (n,) with 2 L = q1 * q2, views of the block's
+    scratch: the residuals twice for the square loss (whose sums stay sums of r * r), else 2 L
+    and ones.
 
     ``pathwise`` is a compile-time constant of the calling kernel; sig, dsig, d2sig the
-    activation's functions (inlinable registry functions or cfuncs).
+    activation's functions (inlinable registry functions or cfuncs); ``loss`` = (c,
+    half_square, value, d1, d2) the loss's parameter, form and functions (likewise).
     """
     P = smp.gw.shape[1]
     lo = blocks.start[k]
@@ -121,18 +126,22 @@ def advance_block(k, steps, par, blocks, smp, rep, sig, dsig, d2sig, pathwise):
                 chi_step(u, lo, n, rep, par.eta, smp, acc)
         block_fields(u, lo, n, rep, smp, hblk)
         block_F(hblk, smp.y[lo:lo + n], smp.mask[u, lo:lo + n], par.a, sig, dsig, smp.F_h[u],
-                lo, resid)
+                lo, resid, loss, acc)
         if pathwise:
-            block_J(u, lo, n, hblk, resid, smp, par.a, dsig, d2sig, (hv, Jv))
-    return resid
+            block_J(u, lo, n, hblk, resid, smp, par.a, dsig, d2sig, (hv, Jv), loss)
+    if loss[1]:
+        return resid, resid  # the square loss: 2 L = resid^2
+    for i in range(n):
+        resid[i] = 1.0  # not needed any more: 2 L = acc * 1
+    return acc, resid
 
 
 @numba.njit(inline="always")
-def measure_step(k, t, blocks, resid, smp, sums, pathwise):
-    """Block k's sums of step t (:mod:`.measure`), given its residuals (n,)."""
+def measure_step(k, t, blocks, losses, smp, sums, pathwise):
+    """Block k's sums of step t (:mod:`.measure`), given its sample losses (q1, q2)."""
     lo = blocks.start[k]
     n = blocks.start[k + 1] - lo
-    measure_block(k, t, lo, n, resid, smp, sums)
+    measure_block(k, t, lo, n, losses, smp, sums)
     if pathwise:
         measure_block_pathwise(k, t, lo, n, smp, sums)
 

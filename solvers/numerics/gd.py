@@ -17,7 +17,7 @@ __all__ = ["small_block_steps"]
 
 
 @numba.njit(cache=True)
-def small_block_steps(data, W, a, sig, dsig, rates, starts, span, out):
+def small_block_steps(data, W, a, sig, dsig, rates, starts, span, out, loss):
     """Cyclic GD steps t0 <= t < t1 with small blocks, sequentially, W updated in place.
 
     Parameters
@@ -31,6 +31,7 @@ def small_block_steps(data, W, a, sig, dsig, rates, starts, span, out):
     starts : (n_blocks + 1,) int64 block boundaries
     span : (t0, t1)
     out : (M_out (T, P, K), Q_out (T, P, P))
+    loss : (c, half_square, value, d1, d2), the loss's cfuncs (``Loss.kernel_args()``)
 
     Records M_t, Q_t (before update t) for every t in [t0, t1); no update after t = T - 1.
     M and Q are computed directly at t0 and then updated exactly in O(P (P + K) + b^2 d) per
@@ -95,7 +96,7 @@ def small_block_steps(data, W, a, sig, dsig, rates, starts, span, out):
                 for i in range(d):
                     s += W[j, i] * X[mu, i]
                 u_block[mu - lo, j] = s * inv_sqrt_d
-            committee_F(u_block[mu - lo], y[mu], a, sig, dsig, F_block[mu - lo])
+            committee_F(u_block[mu - lo], y[mu], a, sig, dsig, loss, F_block[mu - lo])
         # overlaps after the update, from the pre-update fields
         for j in range(P):
             for k in range(K):

@@ -118,18 +118,20 @@ def _dots_2x2x2(f, g, a, b, A, B, n):
 # cached on disk (although only kernels call them) so that a first run can compile them in a
 # helper process (``precompile``) and the kernels' compilation load them
 @numba.njit(fastmath=_FAST, cache=True)
-def measure_block(k, t, lo, n, resid, smp, sums):
+def measure_block(k, t, lo, n, losses, smp, sums):
     """Add block k's step-t sums into row k of ``sums``, for s <= t: F(t) F(s)^T to ``C[k, s]``,
     F(t) g(s)^T to ``Fg[k, s]``, g(t) g(s)^T to ``gram[k, s]``, F(t) z^T to ``Fz[k]`` and the
-    loss (sum of ``resid`` (n,)^2 / 2) to ``loss[k]``. Reads ``smp.F_h``, ``smp.gw`` (T, P, m)
+    loss (sum of q1 q2 / 2, ``losses`` = (q1, q2) (n,), both the residuals for the square
+    loss) to ``loss[k]``. Reads ``smp.F_h``, ``smp.gw`` (T, P, m)
     and ``smp.z`` (K, m) for the n samples from lo; pass k as an int64."""
     z, gw, F_h = smp.z, smp.gw, smp.F_h
     accC, accFg, accGram, accFz, accLoss = sums.C, sums.Fg, sums.gram, sums.Fz, sums.loss
     P = gw.shape[1]
     K = z.shape[0]
+    q1, q2 = losses
     loss = 0.0
     for i in range(n):
-        loss += resid[i] * resid[i]
+        loss += q1[i] * q2[i]
     accLoss[k] += 0.5 * loss
     for j0 in range(0, P, 2):
         j1 = min(j0 + 1, P - 1)

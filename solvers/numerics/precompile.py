@@ -129,7 +129,8 @@ def compile_sums(estimator: str) -> None:
 
     _, smp, sums = _forward_types(estimator)
     i64 = types.int64
-    measure_block.compile((i64, i64, i64, i64, types.float64[::1], smp, sums))
+    measure_block.compile((i64, i64, i64, i64, types.UniTuple(types.float64[::1], 2), smp,
+                           sums))
     if estimator == "pathwise":
         measure_block_pathwise.compile((i64, i64, i64, i64, smp, sums))
 

@@ -1,4 +1,4 @@
-"""The one table of registry codes: student activations and teacher functions.
+"""The one table of registry codes: student activations, teacher functions and losses.
 
 An entry's code is its position in its table. Kernels are compiled for one code at a time:
 the lookups generated from the tables (:func:`activation_function`, :func:`teacher_function`)
@@ -6,8 +6,8 @@ turn a constant code into the entry's numba function while a kernel compiles, so
 kernel holds the one entry it serves (registry activations inlined into its loops) and no
 if/elif over codes exists anywhere. ``USER`` (-1) stands for a user activation, whose three
 functions a kernel receives as ``cfunc`` arguments instead. ``dmft.activations`` and
-``dmft.targets`` build their registries from these tables. A loss table (value, dL/df,
-d2L/df2, Dirac masses) will be one more :class:`CodeTable`.
+``dmft.targets`` build their registries from these tables, ``dmft.losses`` from the loss table
+(value, dL/df, d2L/df2 in the kernels' form of :mod:`.loss_functions`, Dirac masses).
 """
 
 from __future__ import annotations
@@ -22,11 +22,28 @@ from numba.core import types
 from numba.core.errors import TypingError
 from numba.extending import overload
 
+from .loss_functions import (
+    hinge_d1,
+    hinge_d2,
+    hinge_value,
+    huber_d1,
+    huber_d2,
+    huber_value,
+    logistic_d1,
+    logistic_d2,
+    logistic_value,
+    square_d1,
+    square_d2,
+    square_value,
+)
 from .teachers import (
     he2_rows,
     he3_rows,
     he4_rows,
     linear_rows,
+    sign_he1_he3_rows,
+    sign_rows,
+    sign_z1z2_rows,
     staircase2_rows,
     staircase_rows,
     tanh_he1_he3_rows,
@@ -38,10 +55,12 @@ from .vmath import tanh as _vtanh
 
 __all__ = ["USER", "SIGMA", "DSIGMA", "D2SIGMA", "ActivationEntry", "TeacherEntry", "CodeTable",
            "ACTIVATION_TABLE", "TEACHER_TABLE", "activation_function", "teacher_function",
-           "evaluate_teacher"]
+           "evaluate_teacher", "LossEntry", "LOSS_TABLE", "LOSS_VALUE", "LOSS_D1", "LOSS_D2",
+           "loss_function", "loss_half_square"]
 
 USER = -1  # code of a user activation (functions passed to kernels as cfuncs)
 SIGMA, DSIGMA, D2SIGMA = 0, 1, 2  # which function of an activation entry
+LOSS_VALUE, LOSS_D1, LOSS_D2 = 0, 1, 2  # which function of a loss entry
 
 
 @dataclass(frozen=True)
@@ -63,12 +82,38 @@ class ActivationEntry:
 @dataclass(frozen=True)
 class TeacherEntry:
     """g*(z) of a registry teacher, z in R^K: ``rows(z, lo, n, out)`` its numba loop over a
-    block of samples (``teachers``), ``formula`` as text."""
+    block of samples (``teachers``), ``formula`` as text; ``binary`` if every label is +-1."""
 
     name: str
     K: int
     rows: Callable
     formula: str
+    binary: bool = False
+
+
+@dataclass(frozen=True)
+class LossEntry:
+    """A loss L(f, y) of the network's output f and the label y: L, dL/df and the absolutely
+    continuous part of d^2L/df^2, each ``(r, y, c)`` with r = y - f (:mod:`.loss_functions`).
+
+    ``half_square``: L = r^2 / 2 exactly, so that the kernels sum r * r and halve the sum (the
+    arithmetic the square loss has always had). ``labels``: "any", "binary" (meant for +-1
+    labels) or "unit" (labels in [-1, 1]). ``d2_dirac(y) -> (f, weight)``: the Dirac mass of
+    d^2L/df^2 (None when there is none). ``param``: the name of c and its default (None: no
+    parameter)."""
+
+    name: str
+    value: Callable[[float, float, float], float]
+    d1: Callable[[float, float, float], float]
+    d2: Callable[[float, float, float], float]
+    half_square: bool = False
+    labels: str = "any"
+    d2_dirac: Callable | None = None
+    param: tuple[str, float] | None = None
+
+    @property
+    def functions(self) -> tuple:
+        return (self.value, self.d1, self.d2)
 
 
 class CodeTable:
@@ -223,8 +268,31 @@ TEACHER_TABLE = CodeTable(
         TeacherEntry("tanh-sum", 2, tanh_sum_rows, "tanh(z1) + tanh(z2)"),
         TeacherEntry("z1z2z3-he3", 4, z1z2z3_he3_rows, "z1 z2 z3 + He3(z4)"),
         TeacherEntry("staircase2", 2, staircase2_rows, "z1 + 2 z1 z2"),  # Fig. 2 left
+        TeacherEntry("sign", 1, sign_rows, "sign(z1)", binary=True),
+        TeacherEntry("sign-z1z2", 2, sign_z1z2_rows, "sign(z1 z2)", binary=True),
+        TeacherEntry("sign-he1-he3", 2, sign_he1_he3_rows, "sign(z1 + z2^3 - 3 z2)",
+                     binary=True),
     ],
     jit=lambda entry: (entry.rows,),  # already numba functions
+)
+
+
+def hinge_dirac(y):
+    """The Dirac mass of the hinge loss's d^2L/df^2: weight |y| at f = 1 / y."""
+    y = np.asarray(y, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return 1.0 / y, np.abs(y)
+
+
+LOSS_TABLE = CodeTable(
+    [
+        LossEntry("square", square_value, square_d1, square_d2, half_square=True),
+        LossEntry("logistic", logistic_value, logistic_d1, logistic_d2, labels="unit"),
+        LossEntry("hinge", hinge_value, hinge_d1, hinge_d2, labels="binary",
+                  d2_dirac=hinge_dirac),
+        LossEntry("huber", huber_value, huber_d1, huber_d2, param=("threshold", 1.0)),
+    ],
+    jit=lambda entry: tuple(numba.njit(inline="always")(f) for f in entry.functions),
 )
 
 
@@ -254,6 +322,34 @@ def _activation_function(code, which, user):
         return lambda code, which, user: user
     fn = ACTIVATION_TABLE.jitted(code)[which]
     return lambda code, which, user: fn
+
+
+def loss_function(code, which, user):
+    """numba only: function ``which`` (LOSS_VALUE, LOSS_D1, LOSS_D2) of loss ``code``, called
+    as ``fn(r, y, c)``; like :func:`activation_function` (``user``: the user loss's cfunc)."""
+    raise NotImplementedError("loss_function is resolved inside numba kernels only")
+
+
+@overload(loss_function, prefer_literal=True)
+def _loss_function(code, which, user):
+    code, which = _literal(code, "loss code"), _literal(which, "function index")
+    if code == USER:
+        return lambda code, which, user: user
+    fn = LOSS_TABLE.jitted(code)[which]
+    return lambda code, which, user: fn
+
+
+def loss_half_square(code):
+    """numba only: whether loss ``code`` (a constant) is r^2 / 2 (LossEntry.half_square)."""
+    raise NotImplementedError("loss_half_square is resolved inside numba kernels only")
+
+
+@overload(loss_half_square, prefer_literal=True)
+def _loss_half_square(code):
+    code = _literal(code, "loss code")
+    if code != USER and LOSS_TABLE[code].half_square:
+        return lambda code: True
+    return lambda code: False
 
 
 def teacher_function(code):

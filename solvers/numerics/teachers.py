@@ -15,7 +15,8 @@ import numba
 from .vmath import tanh
 
 __all__ = ["linear_rows", "tanh_rows", "he2_rows", "he3_rows", "he4_rows", "staircase_rows",
-           "tanh_he1_he3_rows", "tanh_sum_rows", "z1z2z3_he3_rows", "staircase2_rows"]
+           "tanh_he1_he3_rows", "tanh_sum_rows", "z1z2z3_he3_rows", "staircase2_rows",
+           "sign_rows", "sign_z1z2_rows", "sign_he1_he3_rows"]
 
 # labels are computed without finite-math assumptions; "contract" lets LLVM fuse x * y + c.
 # Inner loops index 1-D views of z's rows (z[q, lo + i] would defeat the vectoriser).
@@ -105,3 +106,29 @@ def z1z2z3_he3_rows(z, lo, n, out):
     for i in range(n):
         x = z3[i]
         o[i] = z0[i] * z1[i] * z2[i] + x * (x * x - 3.0)
+
+
+# +-1 labels for classification (sign(0) = +1, so every label is +-1)
+@numba.njit(**_FLAGS)
+def sign_rows(z, lo, n, out):
+    """sign(z1)"""
+    o, z0 = out[lo:lo + n], z[0, lo:lo + n]
+    for i in range(n):
+        o[i] = 1.0 if z0[i] >= 0.0 else -1.0
+
+
+@numba.njit(**_FLAGS)
+def sign_z1z2_rows(z, lo, n, out):
+    """sign(z1 z2)"""
+    o, z0, z1 = out[lo:lo + n], z[0, lo:lo + n], z[1, lo:lo + n]
+    for i in range(n):
+        o[i] = 1.0 if z0[i] * z1[i] >= 0.0 else -1.0
+
+
+@numba.njit(**_FLAGS)
+def sign_he1_he3_rows(z, lo, n, out):
+    """sign(z1 + He3(z2))"""
+    o, z0, z1 = out[lo:lo + n], z[0, lo:lo + n], z[1, lo:lo + n]
+    for i in range(n):
+        x = z1[i]
+        o[i] = 1.0 if z0[i] + x * (x * x - 3.0) >= 0.0 else -1.0
