@@ -33,7 +33,8 @@ class Progress:
     Parameters
     ----------
     total : int
-        Units of work (e.g. replica steps); the estimated time left assumes equal units.
+        Units of work (e.g. replica steps); the estimated time left assumes equal units unless
+        ``total_work`` is given.
     desc : str
         What is being computed, at the start of every line.
     unit : str
@@ -41,10 +42,14 @@ class Progress:
     enabled : bool or None
         None: a bar on a terminal, a plain line every ``interval`` seconds otherwise (the first
         one after ``interval`` seconds); True: always a bar; False: nothing.
-    interval : float
-        Seconds between plain lines.
+    interval : float, optional
+        Seconds between plain lines (default 5).
     stream : file, optional
         Where to write (default ``sys.stderr``).
+    total_work : float, optional
+        When units cost unequal amounts (a DMFT step at time t costs ~t + 1): the total cost,
+        with ``update(n, work=...)`` giving the cost of the units done; the percentage, the
+        bar and the time left then follow the work, the counts stay in units.
 
     Examples
     --------
@@ -56,11 +61,14 @@ class Progress:
     """
 
     def __init__(self, total: int, desc: str, unit: str = "step", enabled: bool | None = None,
-                 interval: float = _INTERVAL, stream=None):
+                 interval: float | None = None, stream=None, total_work: float | None = None):
         self.total, self.desc, self.unit = int(total), desc, unit
         self.done = 0
+        self._weighted = total_work is not None
+        self.total_work = float(total_work) if self._weighted else float(self.total)
+        self.work = 0.0
         self._stream = sys.stderr if stream is None else stream
-        self._interval = interval
+        self._interval = _INTERVAL if interval is None else interval
         self._start = self._last = time.perf_counter()
         self._rate_from = None  # (time, done) at the first update: the first unit may compile
         self._printed = False
@@ -70,15 +78,22 @@ class Progress:
         if enabled or (enabled is None and isatty):
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=self.total, desc=desc, unit=unit, file=self._stream)
+            if self._weighted:  # the bar counts work: show percentage and times only
+                self._bar = tqdm(total=self.total_work, desc=desc, file=self._stream,
+                                 bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                                            "[{elapsed}<{remaining}]")
+            else:
+                self._bar = tqdm(total=self.total, desc=desc, unit=unit, file=self._stream)
 
-    def update(self, n: int = 1) -> None:
-        """Record n more units of work done."""
+    def update(self, n: int = 1, work: float | None = None) -> None:
+        """Record n more units done (costing ``work``, by default n)."""
+        work = float(n) if work is None or not self._weighted else float(work)
         if self._rate_from is None:
-            self._rate_from = (time.perf_counter(), self.done + n)
+            self._rate_from = (time.perf_counter(), self.work + work)
         self.done += n
+        self.work += work
         if self._bar is not None:
-            self._bar.update(n)
+            self._bar.update(work if self._weighted else n)
         elif self._plain:
             now = time.perf_counter()
             if now - self._last >= self._interval:
@@ -91,13 +106,13 @@ class Progress:
         if final:
             text += f", done in {_duration(elapsed)}"
         else:
-            if self.total:
-                text += f" ({100 * self.done / self.total:.0f}%)"
+            if self.total_work:
+                text += f" ({100 * self.work / self.total_work:.0f}%)"
             text += f", {_duration(elapsed)} elapsed"
-            t0, done0 = self._rate_from or (now, self.done)
-            if done0 < self.done < self.total and now > t0:  # rate since the first update
-                rate = (self.done - done0) / (now - t0)
-                text += f", about {_duration((self.total - self.done) / rate)} left"
+            t0, work0 = self._rate_from or (now, self.work)
+            if work0 < self.work < self.total_work and now > t0:  # rate since the 1st update
+                rate = (self.work - work0) / (now - t0)
+                text += f", about {_duration((self.total_work - self.work) / rate)} left"
         print(text, file=self._stream, flush=True)
         self._printed = True
 

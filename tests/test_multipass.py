@@ -426,7 +426,7 @@ def _fresh_stein(A, Cw):
 
     n = Cw.shape[0]
     info = np.array([0.0, 1.0])
-    gamma, cond, solved = stein_solve(A, Cw, np.zeros((n, n)), 0, info, 1e-12)
+    gamma, cond, solved = stein_solve(A, Cw, np.zeros((n, n)), np.zeros((n, n)), 0, info, 1e-12)
     return (gamma, cond) if solved else stein_by_pseudo_inverse(A, Cw, 1e-12)
 
 
@@ -448,9 +448,11 @@ def test_stein_solve_grown_by_rows_equals_a_direct_solve_and_pseudo_inverse_when
     X = rng.standard_normal((6, 40))
     Cw = X @ X.T / 40
     A = rng.standard_normal((2, 6))
-    lw, info = np.zeros((6, 6)), np.array([0.0, 1.0])
+    lw, lwt, info = np.zeros((6, 6)), np.zeros((6, 6)), np.array([0.0, 1.0])
     for n in (2, 4, 6):  # the factor grows by a block row per call, as in the solver
-        gamma, cond, solved = stein_solve(A[:, :n], Cw[:n, :n], lw[:n, :n], n - 2, info, 1e-12)
+        gamma, cond, solved = stein_solve(A[:, :n], Cw[:n, :n], lw[:n, :n], lwt[:n, :n], n - 2,
+                                          info, 1e-12)
+        np.testing.assert_array_equal(lwt[:n, :n], lw[:n, :n].T)
         assert solved
         np.testing.assert_allclose(gamma, np.linalg.solve(Cw[:n, :n], A[:, :n].T).T,
                                    rtol=1e-10)
@@ -623,3 +625,30 @@ def test_kernels_compiled_ahead_have_the_types_the_solver_uses(tmp_path, estimat
     before, after = json.loads(out.stdout.strip().splitlines()[-1])
     assert after == before
     assert before[f"finish_step_{estimator}"] == 1 and before["block_fields"] == 1
+
+
+@pytest.mark.parametrize("prob", [
+    dmft.Problem(T=100),
+    dmft.Problem(T=40, target="he3", P=1, activation="tanh", lam=0.1, M0=[[0.3]], Q0=[[1.2]]),
+], ids=["paper-T100", "general-init-T40"])
+def test_Q_from_the_cavity_coefficients_equals_the_cavity_recursion_to_rounding(prob,
+                                                                                monkeypatch):
+    # Q = Wg Wg^T + M M^T (O(T^2)) replaced the O(T^3) recursion of cavity_covariance: the
+    # same quantity with sums in another order, equal up to rounding amplified by the
+    # conditioning of the noise covariance C (provenance: noise_cond_lower_bound)
+    from solvers.multipass import driver
+
+    got = {}
+    assemble = driver._assemble
+
+    def grab(problem, reps, Q, *args, **kw):
+        got.update(reps=reps, Q=Q)
+        return assemble(problem, reps, Q, *args, **kw)
+
+    monkeypatch.setattr(driver, "_assemble", grab)
+    traj = solve_multipass(prob, samples=2 * 2**11, replicas=2, seed=1, progress=False)
+    r = got["reps"]
+    ref = (cavity_covariance(r.Lam, r.R, r.C, prob.Qperp0, prob.eta)
+           + r.M @ r.M.transpose(0, 1, 3, 2))
+    rel = np.abs(got["Q"] - ref).max() / np.abs(ref).max()
+    assert rel <= 1e-13 * max(10.0, traj.provenance["noise_cond_lower_bound"]), rel

@@ -97,3 +97,28 @@ def test_first_run_says_it_compiles_also_without_a_terminal(tmp_path):
     notices = [line for line in proc.stderr.splitlines() if "compiling numba kernels" in line]
     assert notices == ["dmft: compiling numba kernels for the multi-pass DMFT (first run only, "
                        "~20 s)"], proc.stderr
+
+
+def test_time_left_follows_the_work_when_units_cost_unequal_amounts():
+    out = _Pipe()
+    with Progress(4, "weighted", "step", interval=0.0, stream=out, total_work=10.0) as bar:
+        for w in (1.0, 2.0, 3.0, 4.0):  # steps costing 1, 2, 3, 4
+            bar.update(1, work=w)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("weighted: 1/4 steps (10%)")
+    assert lines[1].startswith("weighted: 2/4 steps (30%)") and "left" in lines[1]
+    assert lines[-1].startswith("weighted: 4/4 steps, done in")
+
+
+def test_long_dmft_solve_reports_progress_with_time_left_while_running(capsys, monkeypatch):
+    import dmft
+    import dmft.progress as prog
+
+    prob = dmft.Problem(T=60)
+    monkeypatch.setattr(prog, "_INTERVAL", 0.0)  # a line at every update
+    dmft.solve(prob, samples=2 * 2**11, replicas=2, seed=0)
+    err = capsys.readouterr().err.splitlines()
+    lines = [ln for ln in err if ln.startswith("DMFT")]
+    assert len(lines) >= 2 and lines[-1].startswith("DMFT S=4e+03: 120/120 steps, done in")
+    dmft.solve(prob, samples=2 * 2**11, replicas=2, seed=0, progress=False)
+    assert capsys.readouterr().err == ""

@@ -45,6 +45,10 @@ def _register_solve(subparsers) -> None:
                    help="DMFT estimator of Lambda and R (default stein)")
     g.add_argument("--replicas", type=int, default=16,
                    help="DMFT independent sub-solves for the error bars (default 16)")
+    g.add_argument("--checkpoint", metavar="DIR", default=None,
+                   help="DMFT: save the solve's state in DIR every few seconds; the same "
+                        "command run again after an interruption resumes from it (bit-identical "
+                        "result); DIR is deleted when the solve completes")
     p.add_argument("--out", default="solve.h5", metavar="FILE.h5",
                    help="where to save the trajectory (default solve.h5)")
     add_quiet(p)
@@ -57,9 +61,15 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     try:
         prob = problem_from(args)
         options = time_options(args)
-        if method_for(prob, args.method).name in ("dmft", "dmft-flow"):  # DMFT options apply
+        name = method_for(prob, args.method).name
+        if name in ("dmft", "dmft-flow"):  # DMFT options apply
             options.update(samples=args.samples, seed=args.seed, estimator=args.estimator,
                            replicas=args.replicas, progress=progress(args))
+        if args.checkpoint is not None:
+            if name != "dmft":
+                raise ValueError(f"--checkpoint applies to the multi-pass DMFT of discrete GD, "
+                                 f"not to method {name!r}")
+            options["checkpoint"] = args.checkpoint
         traj = solve(prob, method=args.method, **options)
     except (ValueError, TypeError) as exc:
         return error(str(exc))

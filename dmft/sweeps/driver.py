@@ -18,7 +18,7 @@ from .keys import canonical
 from .options import check_methods, check_options, simulate_plan
 from .result import SweepRecord, SweepResult, load_sweep
 from .store import Store, write_manifest, write_result
-from .tasks import Diverged, Task, combine_runs, execute, plan
+from .tasks import Diverged, Task, combine_runs, execute, plan, with_checkpoints
 
 __all__ = ["sweep"]
 
@@ -29,7 +29,8 @@ def sweep(base_problem: Problem, grid: Mapping[str, Sequence],
           onepass_kwargs: Mapping | None = None, seed: int = 0, seeds_per_task: int = 4,
           n_workers: int | None = None, numba_threads: int | None = None,
           progress: bool | None = None,
-          callback: Callable[[SweepRecord], None] | None = None) -> SweepResult:
+          callback: Callable[[SweepRecord], None] | None = None,
+          checkpoint_dir=None) -> SweepResult:
     """Solve and simulate every point of a grid of Problems on Dask, into a resumable store.
 
     Seeds, the store and thread counts are described in docs/guide/sweeps.md.
@@ -69,6 +70,11 @@ def sweep(base_problem: Problem, grid: Mapping[str, Sequence],
         tqdm bar over tasks; default when stderr is a terminal.
     callback : callable, optional
         Called in the driver with each :class:`SweepRecord` right after it is stored.
+    checkpoint_dir : str or Path, optional
+        Directory (shared by the workers) where each multi-pass DMFT point checkpoints its
+        solve (``checkpoint=`` of :func:`dmft.solve`, one subdirectory per point named by its
+        result key): a long point interrupted with the sweep resumes where it was. Results do
+        not depend on it.
 
     Returns
     -------
@@ -110,6 +116,8 @@ def sweep(base_problem: Problem, grid: Mapping[str, Sequence],
     sim_opts, n_runs = simulate_plan(simulate_kwargs) if "simulate" in methods else ({}, 0)
     tasks = plan(points, methods, solve_opts, onepass_opts, sim_opts, n_runs, seed,
                  seeds_per_task)
+    if checkpoint_dir is not None:
+        with_checkpoints(tasks, checkpoint_dir)
     spec = {
         # the spec is stored as sorted JSON: keep the grid's field order separately
         "base_problem": base_problem.to_dict(), "grid": coords, "grid_fields": list(coords),

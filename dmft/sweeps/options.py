@@ -11,7 +11,7 @@ from ..validation import integer
 __all__ = ["check_methods", "check_options", "simulate_plan"]
 
 # solver options that the sweep itself sets (per method)
-RESERVED = {"dmft": ("seed", "progress"), "one-pass": ("seed", "progress"),
+RESERVED = {"dmft": ("seed", "progress", "checkpoint"), "one-pass": ("seed", "progress"),
             "simulate": ("seed", "seeds", "progress")}
 
 
@@ -53,7 +53,9 @@ def check_options(method: str, options: Mapping | None, argname: str) -> dict:
     options = dict(options)
     for key in RESERVED[method]:
         if key in options:
-            what = "the sweep seed (seed=...)" if key == "seed" else "the sweep"
+            what = {"seed": "the sweep seed (seed=...)",
+                    "checkpoint": "the sweep (checkpoint_dir=...), one per point"}.get(
+                        key, "the sweep")
             if key == "seeds":
                 what = "the sweep (simulate_kwargs['seeds'] is read, then runs are split)"
             raise ValueError(f"{argname} must not contain {key!r}: it is set by {what}")

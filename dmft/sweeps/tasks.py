@@ -66,6 +66,17 @@ def plan(points, methods, solve_kwargs: dict, onepass_kwargs: dict, sim_opts: di
     return tasks
 
 
+def with_checkpoints(tasks: list[Task], directory) -> None:
+    """Give each task of the multi-pass DMFT its own checkpoint directory,
+    ``directory/<result key>`` (in its call's options only: not part of the result key)."""
+    from pathlib import Path
+
+    for task in tasks:
+        if task.method != "simulate" and api.method_for(task.problem, task.method).name == "dmft":
+            task.run_options = dict(task.run_options,
+                                    checkpoint=str(Path(directory).resolve() / task.key))
+
+
 def execute(method: str, problem: Problem, options: dict, seeds: list[int],
             by_host: dict[str, int] | None, numba_threads: int | None) -> list:
     """Dask task: solve/simulate one point; returns a list of Trajectory or Diverged.

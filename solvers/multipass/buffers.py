@@ -64,18 +64,23 @@ _KEEP_BYTES = 64 * 2**20
 _kept = threading.local()
 
 
-def samples_for(problem: Problem, sizes: set, pathwise: bool) -> dict[int, Samples]:
-    """Per-sample arrays for each sample count in ``sizes``: kept ones where shapes match."""
+def samples_for(problem: Problem, sizes: set, pathwise: bool, worker: int = 0
+                ) -> dict[int, Samples]:
+    """Per-sample arrays of one worker for each sample count in ``sizes``: kept ones where
+    shapes match."""
     kept = getattr(_kept, "chunks", {})
     dims = (problem.T, problem.P, problem.K, pathwise)
-    return {m: kept.get(dims + (m,)) or new_samples(*dims[:3], m, pathwise) for m in sizes}
+    return {m: kept.get(dims + (m, worker)) or new_samples(*dims[:3], m, pathwise)
+            for m in sizes}
 
 
-def keep_samples(problem: Problem, chunks: dict[int, Samples], pathwise: bool) -> None:
-    """Keep this solve's arrays for the thread's next solve if they total <= 64 MiB."""
+def keep_samples(problem: Problem, chunks: list[dict[int, Samples]], pathwise: bool) -> None:
+    """Keep this solve's arrays (``chunks[w]`` those of worker w) for the thread's next solve
+    if they total <= 64 MiB."""
     dims = (problem.T, problem.P, problem.K, pathwise)
-    small = sum(arr.nbytes for smp in chunks.values() for arr in smp) <= _KEEP_BYTES
-    _kept.chunks = {dims + (m,): smp for m, smp in chunks.items()} if small else {}
+    small = sum(arr.nbytes for ch in chunks for smp in ch.values() for arr in smp) <= _KEEP_BYTES
+    _kept.chunks = ({dims + (m, w): smp for w, ch in enumerate(chunks) for m, smp in ch.items()}
+                    if small else {})
 
 
 def release_buffers() -> None:

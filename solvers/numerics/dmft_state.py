@@ -14,9 +14,11 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-__all__ = ["Blocks", "Samples", "Sums", "Replica", "Diagnostics", "Params", "scratch_size",
-           "BLOCK", "GW_DTYPE", "aligned_empty", "new_samples", "make_params", "zero_replicas",
-           "zero_sums", "zero_diagnostics", "OK", "DIVERGED", "NEEDS_PSEUDO_INVERSE"]
+__all__ = ["Blocks", "Samples", "Sums", "Replica", "Results", "Workspace", "Diagnostics",
+           "Params", "scratch_size", "BLOCK", "GW_DTYPE", "aligned_empty", "new_samples",
+           "make_params", "zero_results", "new_workspace", "reset_workspace", "replica",
+           "zero_replica", "zero_sums", "zero_diagnostics", "OK", "DIVERGED",
+           "NEEDS_PSEUDO_INVERSE"]
 
 BLOCK = 1024  # samples per accumulation block: L2-sized, fixed (thread-count independent)
 _ALIGN = 64  # bytes: one cache line, one AVX-512 vector
@@ -65,7 +67,11 @@ class Sums(NamedTuple):
 
 
 class Replica(NamedTuple):
-    """Kernels, order parameters and cavity coefficients of one replica, filled causally."""
+    """Kernels, order parameters and cavity coefficients of one replica, filled causally.
+
+    The first five fields are the replica's results (views into arrays stacked over the
+    replicas, :class:`Results`); the others its working state (:class:`Workspace`, reused by
+    the next replica solved on the same worker)."""
 
     M: np.ndarray  # (T, P, K)
     Lam: np.ndarray  # (T, P, P)
@@ -73,17 +79,44 @@ class Replica(NamedTuple):
     C: np.ndarray  # (T, T, P, P), symmetric: C[s, t] = C[t, s]^T
     e_train: np.ndarray  # (T,)
     Wg: np.ndarray  # (T, P, T P): w(t) = Wg[t] g, g the flat white inputs
-    Gf: np.ndarray  # (T, T, P, P): r(t) = w(t) - sum_{s<t} Gf[t, s] F(s)
+    WgT: np.ndarray  # (T P, T P): its transpose, WgT[c, s P + j] = Wg[s, j, c]
+    Gf: np.ndarray  # (T, P, T P): r(t) = w(t) - Gf[t] f, f the flat F(s), s < t
     gram: np.ndarray  # (T P, T P): E[g g^T]
     cw: np.ndarray  # (T P, T P): E[w w^T] = Wg gram Wg^T
     lw: np.ndarray  # (T P, T P): Cholesky factor of cw, grown a block row per step
+    lwt: np.ndarray  # (T P, T P): its transpose (rows: contiguous columns of lw)
     cw_info: np.ndarray  # (2,): pivots of cw dropped so far, smallest pivot^2 / diagonal
     lmat: np.ndarray  # (T P, T P): Cholesky factor of C (the noise path)
-    Lc: np.ndarray  # (T, T, P, P): its blocks, Lc[t, v] = lmat[tP:(t+1)P, vP:(v+1)P]
+    lmatt: np.ndarray  # (T P, T P): its transpose
+
+
+class Results(NamedTuple):
+    """The results of B replicas, stacked (leading axis B)."""
+
+    M: np.ndarray  # (B, T, P, K)
+    Lam: np.ndarray  # (B, T, P, P)
+    R: np.ndarray  # (B, T, T, P, P)
+    C: np.ndarray  # (B, T, T, P, P)
+    e_train: np.ndarray  # (B, T)
+
+
+class Workspace(NamedTuple):
+    """The working state of the replica being solved (the last fields of :class:`Replica`)."""
+
+    Wg: np.ndarray
+    WgT: np.ndarray
+    Gf: np.ndarray
+    gram: np.ndarray
+    cw: np.ndarray
+    lw: np.ndarray
+    lwt: np.ndarray
+    cw_info: np.ndarray
+    lmat: np.ndarray
+    lmatt: np.ndarray
 
 
 class Diagnostics(NamedTuple):
-    """Shared by the replicas of a solve."""
+    """Of the replicas solved on one worker (the driver combines the workers')."""
 
     cond_cw: np.ndarray  # (T,): largest over replicas of cw's conditioning indicator
     chol_dropped: np.ndarray  # (T,) int64: noise components found degenerate, summed
@@ -114,18 +147,39 @@ def make_params(samples: int, alpha: float, eta: float, lam: float, a, noise_mem
                   float(chol_tol), float(cw_rcond), float(langevin))
 
 
-def zero_replicas(B: int, T: int, P: int, K: int) -> Replica:
-    """Zeroed state of B replicas, stacked (leading axis B; ``Replica._make(a[b] for a in
-    reps)`` is replica b), with ``cw_info`` = (0, 1)."""
-    n = T * P
-    reps = Replica(M=np.zeros((B, T, P, K)), Lam=np.zeros((B, T, P, P)),
+def zero_results(B: int, T: int, P: int, K: int) -> Results:
+    """Zeroed results of B replicas."""
+    return Results(M=np.zeros((B, T, P, K)), Lam=np.zeros((B, T, P, P)),
                    R=np.zeros((B, T, T, P, P)), C=np.zeros((B, T, T, P, P)),
-                   e_train=np.zeros((B, T)), Wg=np.zeros((B, T, P, n)),
-                   Gf=np.zeros((B, T, T, P, P)), gram=np.zeros((B, n, n)),
-                   cw=np.zeros((B, n, n)), lw=np.zeros((B, n, n)), cw_info=np.zeros((B, 2)),
-                   lmat=np.zeros((B, n, n)), Lc=np.zeros((B, T, T, P, P)))
-    reps.cw_info[:, 1] = 1.0  # smallest pivot ratio so far
-    return reps
+                   e_train=np.zeros((B, T)))
+
+
+def new_workspace(T: int, P: int) -> Workspace:
+    """A zeroed workspace (as :func:`reset_workspace` leaves it)."""
+    n = T * P
+    ws = Workspace(Wg=np.zeros((T, P, n)), WgT=np.zeros((n, n)), Gf=np.zeros((T, P, n)),
+                   gram=np.zeros((n, n)), cw=np.zeros((n, n)), lw=np.zeros((n, n)),
+                   lwt=np.zeros((n, n)), cw_info=np.zeros(2), lmat=np.zeros((n, n)),
+                   lmatt=np.zeros((n, n)))
+    ws.cw_info[1] = 1.0  # smallest pivot ratio so far
+    return ws
+
+
+def reset_workspace(ws: Workspace) -> None:
+    """Zero a workspace for a new replica (``cw_info`` = (0, 1))."""
+    for arr in ws:
+        arr[...] = 0.0
+    ws.cw_info[1] = 1.0
+
+
+def replica(results: Results, b: int, ws: Workspace) -> Replica:
+    """Replica b: its rows of ``results`` and the workspace."""
+    return Replica(*(arr[b] for arr in results), *ws)
+
+
+def zero_replica(T: int, P: int, K: int) -> Replica:
+    """One zeroed replica (its own results and workspace), e.g. to type the kernels."""
+    return replica(zero_results(1, T, P, K), 0, new_workspace(T, P))
 
 
 def zero_sums(n_blocks: int, T: int, P: int, K: int, pathwise: bool) -> Sums:

@@ -5,12 +5,13 @@ inputs with coefficients that are deterministic functions of the kernels
 (docs/theory/dmft.md), so
 
     w(t) = sum_{s<=t} Wg[t, :, s] g(s),      g(0) = white r0 inputs, g(s+1) = xi(s),
-    r(t) = w(t) - sum_{s<t} Gf[t, s] F(s),   h(t) = r(t) + M(t) z,
+    r(t) = w(t) - sum_{s<t} G(t, s) F(s),    h(t) = r(t) + M(t) z,
 
-where xi(s) are the white normals of the noise zeta(s) = sum_{v<=s} Lc[s, v] xi(v), Wg the
-cavity propagator applied to (sqrt(Qperp0), Lc) and Gf the cavity response G(t, s)
-(``step.cavity_coefficients``). Per sample only the white inputs g and F are kept: half the
-memory traffic of carrying r and w histories, which is what bounds the speed.
+where xi(s) are the white normals of the noise zeta(s) = sum_{v<=s} L(s, v) xi(v) (L the
+Cholesky factor of C), Wg the cavity propagator applied to (sqrt(Qperp0), L) and
+G(t, s)[j, q] = Gf[t, j, s P + q] the cavity response (``step.cavity_coefficients``). Per
+sample only the white inputs g and F are kept: half the memory traffic of carrying r and w
+histories, which is what bounds the speed.
 
 The sums are load-bound (L1): they read four input rows per pass (two for a remainder) into
 one or two output rows (measured 4-8% faster at P = 2 and 15-25% at P = 1, 3 than two rows);
@@ -75,7 +76,7 @@ def _coef(kind, u, j, r, P, rep):
         return rep.Wg[u, j, r]
     if kind == _TEACHER:
         return rep.M[u, j, r]
-    return -rep.Gf[u, r // P, j, r % P]
+    return -rep.Gf[u, j, r]
 
 
 # Inlined at its three call sites although that makes the field sums take ~6 s to compile

@@ -155,8 +155,17 @@ def measure_block(k, t, lo, n, losses, smp, sums):
         for q0 in range(0, P, 2):
             q1 = min(q0 + 1, P - 1)
             inputs = (q0, q1)
-            s = np.int64(0)  # not the constant 0: one compilation of _add_tile, not two
-            while s + 1 <= t:  # times s and s + 1 together
+            # times s = t (alone, when t is even), then the pairs (s, s + 1) from s = 0, 2, ...
+            # in decreasing order: the rows the field sums read last are still in cache
+            s = np.int64(t)  # not a constant: one compilation of _add_tile, not two
+            if s % 2 == 0:
+                c, d, e = _dots_2x2(f, g, (F_h[s, q0, lo:lo + n], F_h[s, q1, lo:lo + n]),
+                                    (gw[s, q0, lo:lo + n], gw[s, q1, lo:lo + n]), n)
+                _add_tile(accC, k, s, units, inputs, c)
+                _add_tile(accFg, k, s, units, inputs, d)
+                _add_tile(accGram, k, s, units, inputs, e)
+            s = 2 * ((t + 1) // 2) - 2  # the last pair
+            while s >= 0:
                 c, d, e, c2, d2, e2 = _dots_2x2x2(
                     f, g,
                     (F_h[s, q0, lo:lo + n], F_h[s, q1, lo:lo + n]),
@@ -169,13 +178,7 @@ def measure_block(k, t, lo, n, losses, smp, sums):
                 _add_tile(accC, k, s + 1, units, inputs, c2)
                 _add_tile(accFg, k, s + 1, units, inputs, d2)
                 _add_tile(accGram, k, s + 1, units, inputs, e2)
-                s += 2
-            if s == t:
-                c, d, e = _dots_2x2(f, g, (F_h[s, q0, lo:lo + n], F_h[s, q1, lo:lo + n]),
-                                    (gw[s, q0, lo:lo + n], gw[s, q1, lo:lo + n]), n)
-                _add_tile(accC, k, s, units, inputs, c)
-                _add_tile(accFg, k, s, units, inputs, d)
-                _add_tile(accGram, k, s, units, inputs, e)
+                s -= 2
 
 
 @numba.njit(fastmath=_FAST, cache=True)

@@ -14,6 +14,11 @@ calls; each holds only that activation (inlined) and that estimator's code:
   from 0 to t, regenerating their noise, and add their sums of step t.
 - ``finish_step(t, par, sums, rep, diag)``: the update of step t (replay mode; the estimator's
   function of :mod:`.step`); status as above.
+- ``refill_noise(t, blocks, smp)``: the white noise inputs ``smp.gw[1:t]`` of the blocks from
+  their streams (a stored history resumed from a checkpoint, which holds F but not them).
+
+The kernels release the GIL: the driver solves replicas on several threads at once, each
+calling them with one numba thread (``numba.set_num_threads`` is per thread).
 
 Arguments are the named tuples of :mod:`.dmft_state`; sig, dsig, d2sig are None for registry
 activations (their functions are compiled in) and the activation's cfuncs for USER; ``loss`` is
@@ -30,7 +35,9 @@ import numpy as np
 
 from .dmft_state import OK
 from .forward import advance_block, check_scratch, measure_step, zero_sums
+from .statics import XI
 from .step import finish_step_pathwise, finish_step_stein
+from .streams import fill_block_normals, stream
 from .table import (
     D2SIGMA,
     DSIGMA,
@@ -71,7 +78,7 @@ def _build(act_code: int, pathwise: bool, loss_code: int) -> SimpleNamespace:
     # before compiling, and keys each kernel's disk cache on their values
     ACT, PATHWISE, LOSS = act_code, pathwise, loss_code
 
-    @numba.njit(cache=True, parallel=True)
+    @numba.njit(cache=True, parallel=True, nogil=True)
     def stored_steps(steps, par, blocks, smp, sums, rep, diag, sig, dsig, d2sig, loss):
         """Steps steps[0] <= t < steps[1] on stored histories (module docstring)."""
         check_scratch(blocks, smp)
@@ -95,7 +102,7 @@ def _build(act_code: int, pathwise: bool, loss_code: int) -> SimpleNamespace:
                 return t, status
         return steps[1], OK
 
-    @numba.njit(cache=True, parallel=True)
+    @numba.njit(cache=True, parallel=True, nogil=True)
     def replay_pass(t, par, blocks, smp, sums, rep, sig, dsig, d2sig, loss):
         """A chunk's blocks replayed from 0 to t, and their sums of step t."""
         check_scratch(blocks, smp)
@@ -109,4 +116,17 @@ def _build(act_code: int, pathwise: bool, loss_code: int) -> SimpleNamespace:
             measure_step(kk, t, blocks, losses, smp, sums, PATHWISE)
 
     return SimpleNamespace(stored_steps=stored_steps, replay_pass=replay_pass,
-                           finish_step=finish_step_pathwise if PATHWISE else finish_step_stein)
+                           finish_step=finish_step_pathwise if PATHWISE else finish_step_stein,
+                           refill_noise=refill_noise)
+
+
+@numba.njit(cache=True, nogil=True)
+def refill_noise(t, blocks, smp):
+    """smp.gw[u] = xi(u - 1) for 1 <= u < t from every block's streams (as the forward pass
+    draws them)."""
+    for k in range(blocks.start.shape[0] - 1):
+        lo = blocks.start[k]
+        n = blocks.start[k + 1] - lo
+        for u in range(1, t):
+            fill_block_normals(stream(blocks.key, blocks.gid[k], u - 1, XI), smp.gw[u], lo, n,
+                               smp.flags[k])

@@ -24,11 +24,10 @@ import numba
 import numpy as np
 
 from .dmft_state import (
-    Replica,
     make_params,
     new_samples,
     zero_diagnostics,
-    zero_replicas,
+    zero_replica,
     zero_sums,
 )
 
@@ -104,7 +103,7 @@ def compile_finish(estimator: str) -> None:
 
     T, P, K = 2, 1, 1
     pathwise = estimator == "pathwise"
-    rep = Replica._make(arr[0] for arr in zero_replicas(1, T, P, K))
+    rep = zero_replica(T, P, K)
     args = (0, make_params(1, 1.0, 1.0, 0.0, np.zeros(P), True, 1e-12, 1e-12),
             zero_sums(1, T, P, K, pathwise), rep, zero_diagnostics(T, P))
     fn = finish_step_pathwise if pathwise else finish_step_stein
@@ -115,7 +114,7 @@ def _forward_types(estimator: str) -> tuple:
     """numba types of (Replica, Samples, Sums) as the multi-pass entry kernels pass them."""
     T, P, K = 2, 1, 1
     pathwise = estimator == "pathwise"
-    rep = numba.typeof(Replica._make(arr[0] for arr in zero_replicas(1, T, P, K)))
+    rep = numba.typeof(zero_replica(T, P, K))
     smp = numba.typeof(new_samples(T, P, K, 8, pathwise))
     sums = numba.typeof(zero_sums(1, T, P, K, pathwise))
     return rep, smp, sums

@@ -84,7 +84,7 @@ def draw_kernel(target_code: int):
     if target_code not in _kernels:
         TARGET = target_code
 
-        @numba.njit(cache=True, parallel=True)
+        @numba.njit(cache=True, parallel=True, nogil=True)
         def draw(blocks, schedule, noise_sd, smp):
             """Every block's static inputs into ``smp`` (see draw_kernel), in parallel."""
             for k in numba.prange(blocks.start.shape[0] - 1):

@@ -28,8 +28,6 @@ from .dmft_state import DIVERGED, NEEDS_PSEUDO_INVERSE, OK
 from .linalg import (
     all_finite,
     cholesky_extend,
-    matmul,
-    matmul_nt,
     stein_by_pseudo_inverse,
     stein_solve,
 )
@@ -89,6 +87,40 @@ def pathwise_lambda_R(t, par, sums, rep):
 
 
 @numba.njit
+def _rows_times_gram(Wt, gram, n):
+    """Wt[:, :n] @ gram[:n, :n] (P, n), products summed over l = 0, 1, ... for every entry
+    (rows of gram, C-contiguous: vectorised)."""
+    P = Wt.shape[0]
+    out = np.zeros((P, n))
+    for l in range(n):
+        g = gram[l]
+        for i in range(P):
+            a = Wt[i, l]
+            o = out[i]
+            for j in range(n):
+                o[j] += a * g[j]
+    return out
+
+
+@numba.njit
+def _times_wt(X, WgT, n, P):
+    """X @ W.T (m, n) for X (m, n) and W (n, n) = Wg seen as a matrix (row s P + j = Wg[s, j]),
+    block lower triangular (row r zero from column (r // P + 1) P on), read as rows of its
+    transpose ``WgT``: out[i, r] = sum_c X[i, c] W[r, c] over c = 0, 1, ... (zero products
+    skipped), for all r at once (vectorised)."""
+    m = X.shape[0]
+    out = np.zeros((m, n))
+    for c in range(n):
+        w = WgT[c]
+        for i in range(m):
+            x = X[i, c]
+            o = out[i]
+            for r in range((c // P) * P, n):
+                o[r] += x * w[r]
+    return out
+
+
+@numba.njit
 def stein_moments(t, par, sums, rep):
     """Row t of cw = E[w w^T] = W gram W^T (written into ``rep.cw``), and A = alpha E[F(t)
     w(0..t)^T] (P, n), with W (n, n) the rows (s, j) of Wg: w(s)_j = Wg[s, j] . g."""
@@ -96,12 +128,7 @@ def stein_moments(t, par, sums, rep):
     n = (t + 1) * P
     nb = sums.Fg.shape[0]
     inv_S = 1.0 / par.samples
-    W = np.empty((n, n))
-    for s in range(t + 1):
-        for j in range(P):
-            for c in range(n):
-                W[s * P + j, c] = rep.Wg[s, j, c]
-    cw_row = matmul_nt(matmul(W[t * P:n], rep.gram[:n, :n]), W)
+    cw_row = _times_wt(_rows_times_gram(rep.Wg[t], rep.gram, n), rep.WgT, n, P)
     for j in range(P):
         for c in range(n):
             rep.cw[t * P + j, c] = cw_row[j, c]
@@ -114,7 +141,7 @@ def stein_moments(t, par, sums, rep):
                 for k in range(nb):
                     acc += sums.Fg[k, s, j, q]
                 Fg[j, s * P + q] = par.alpha * acc * inv_S
-    return matmul_nt(Fg, W)
+    return _times_wt(Fg, rep.WgT, n, P)
 
 
 @numba.njit
@@ -138,8 +165,8 @@ def stein_lambda_R(t, par, sums, rep, diag):
     are left for :func:`finish_step_pseudo_inverse`."""
     n = (t + 1) * rep.M.shape[1]
     A = stein_moments(t, par, sums, rep)
-    gamma, cond, solved = stein_solve(A, rep.cw[:n, :n], rep.lw[:n, :n], n - rep.M.shape[1],
-                                      rep.cw_info, par.cw_rcond)
+    gamma, cond, solved = stein_solve(A, rep.cw[:n, :n], rep.lw[:n, :n], rep.lwt[:n, :n],
+                                      n - rep.M.shape[1], rep.cw_info, par.cw_rcond)
     if not solved:
         return NEEDS_PSEUDO_INVERSE
     _write_gamma(t, par, rep, gamma)
@@ -149,11 +176,11 @@ def stein_lambda_R(t, par, sums, rep, diag):
 
 @numba.njit
 def noise_factor_row(t, par, rep, diag):
-    """Block row t of lmat, the Cholesky factor of C (reading C's row t only), and its blocks
-    ``rep.Lc[t, v]``; degenerate components are counted in ``diag.chol_dropped[t]``. Without
-    noise memory (the authors' script's error) C's off-diagonal times are dropped. Langevin
-    noise sqrt(2 eta tau) nu(t) in r and w is eta times white noise of variance 2 tau / eta,
-    so it enters as ``par.langevin`` = 2 tau / eta on the diagonal of C(t, t)."""
+    """Block row t of lmat, the Cholesky factor of C (reading C's row t only); degenerate
+    components are counted in ``diag.chol_dropped[t]``. Without noise memory (the authors'
+    script's error) C's off-diagonal times are dropped. Langevin noise sqrt(2 eta tau) nu(t)
+    in r and w is eta times white noise of variance 2 tau / eta, so it enters as
+    ``par.langevin`` = 2 tau / eta on the diagonal of C(t, t)."""
     P = rep.M.shape[1]
     n = (t + 1) * P
     scratch = diag.scratch
@@ -164,12 +191,8 @@ def noise_factor_row(t, par, rep, diag):
                 scratch[t * P + j, s * P + q] = rep.C[t, s, j, q] if keep else 0.0
         if par.langevin != 0.0:
             scratch[t * P + j, t * P + j] += par.langevin
-    diag.chol_dropped[t] += cholesky_extend(scratch[:n, :n], rep.lmat[:n, :n], t * P,
-                                            par.chol_tol)
-    for v in range(t + 1):
-        for j in range(P):
-            for q in range(P):
-                rep.Lc[t, v, j, q] = rep.lmat[t * P + j, v * P + q]
+    diag.chol_dropped[t] += cholesky_extend(scratch[:n, :n], rep.lmat[:n, :n],
+                                            rep.lmatt[:n, :n], t * P, par.chol_tol)
 
 
 @numba.njit
@@ -188,44 +211,53 @@ def next_overlaps(t, par, sums, rep):
 
 
 @numba.njit
+def _propagate(X, t, width, prop, R, eta, out):
+    """out (P, width) = prop X[t] + eta sum_{u<t} R(t, u) X[u] for coefficient rows X (T, P, .)
+    whose row u is zero from column (u + 1) P on (Wg) or u P on (Gf): the memory sum runs
+    over u (then l) in increasing order for every entry, the entries in the inner loop."""
+    P = prop.shape[0]
+    mem = np.zeros((P, width))
+    for u in range(t):
+        for l in range(P):
+            row = X[u, l]
+            for j in range(P):
+                c_ = R[t, u, j, l]
+                o = mem[j]
+                for c in range(min(width, (u + 1) * P)):
+                    o[c] += c_ * row[c]
+    for j in range(P):
+        for c in range(width):
+            acc = 0.0
+            for l in range(P):
+                acc += prop[j, l] * X[t, l, c]
+            out[j, c] = acc + eta * mem[j, c]
+
+
+@numba.njit
 def cavity_coefficients(t, par, rep):
-    """Wg(t + 1) (P, T P) and Gf(t + 1, s) (P, P), s <= t.
+    """Wg(t + 1) (P, T P) (and its columns of WgT) and Gf(t + 1) (P, T P): G(t + 1, s), s <= t.
 
     A cavity field x obeys x(t+1) = (1 - eta Lam(t)) x(t) + eta sum_{u<t} R(t, u) x(u) + ...,
-    driven by eta zeta(t) = eta sum_{v<=t} Lc(t, v) g(v+1) for w and by -eta F(t) for r.
+    driven by eta zeta(t) = eta sum_{v<=t} L(t, v) g(v+1) for w (L the noise path's Cholesky
+    factor ``rep.lmat``) and by -eta F(t) for r. Wg(u) is zero from column (u + 1) P on and
+    G(u, s) for s >= u: those products are skipped.
     """
     P = rep.M.shape[1]
     n = (t + 1) * P
     eta = par.eta
     Wg, Gf, R = rep.Wg, rep.Gf, rep.R
     prop = np.eye(P) - eta * rep.Lam[t]
-    width = Wg.shape[2]
+    _propagate(Wg, t, n + P, prop, R, eta, Wg[t + 1])  # zero from column (t + 2) P on
     for j in range(P):
-        for c in range(width):
-            acc = 0.0
-            for l in range(P):
-                acc += prop[j, l] * Wg[t, l, c]
-            mem = 0.0
-            for u in range(t):
-                for l in range(P):
-                    mem += R[t, u, j, l] * Wg[u, l, c]
-            Wg[t + 1, j, c] = acc + eta * mem
         for c in range(n):
             Wg[t + 1, j, P + c] += eta * rep.lmat[t * P + j, c]
-    for s in range(t):
-        for j in range(P):
-            for q in range(P):
-                acc = 0.0
-                for l in range(P):
-                    acc += prop[j, l] * Gf[t, s, l, q]
-                mem = 0.0
-                for u in range(s + 1, t):  # Gf[u, s] = 0 for u <= s
-                    for l in range(P):
-                        mem += R[t, u, j, l] * Gf[u, s, l, q]
-                Gf[t + 1, s, j, q] = acc + eta * mem
+    for j in range(P):
+        for c in range(n + P):
+            rep.WgT[c, (t + 1) * P + j] = Wg[t + 1, j, c]
+    _propagate(Gf, t, n - P, prop, R, eta, Gf[t + 1])  # G(t + 1, s) for s < t
     for j in range(P):
         for q in range(P):
-            Gf[t + 1, t, j, q] = eta if j == q else 0.0
+            Gf[t + 1, j, t * P + q] = eta if j == q else 0.0
 
 
 @numba.njit
@@ -249,7 +281,7 @@ def complete_step(t, par, sums, rep, diag):
     return OK if step_is_finite(t, rep) else DIVERGED
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def finish_step_stein(t, par, sums, rep, diag):
     """The update of step t (module docstring) with the Stein estimator. Returns OK, DIVERGED
     or NEEDS_PSEUDO_INVERSE (then call :func:`finish_step_pseudo_inverse`)."""
@@ -259,7 +291,7 @@ def finish_step_stein(t, par, sums, rep, diag):
     return complete_step(t, par, sums, rep, diag)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def finish_step_pathwise(t, par, sums, rep, diag):
     """The update of step t (module docstring) with the pathwise estimator; OK or DIVERGED."""
     measured_kernels(t, par, sums, rep)
@@ -267,7 +299,7 @@ def finish_step_pathwise(t, par, sums, rep, diag):
     return complete_step(t, par, sums, rep, diag)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def finish_step_pseudo_inverse(t, par, sums, rep, diag):
     """The rest of step t's update after :func:`finish_step_stein` returned
     NEEDS_PSEUDO_INVERSE: Lambda(t), R(t, .) with the pseudo-inverse of cw on its range
