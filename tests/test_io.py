@@ -489,6 +489,9 @@ def test_missing_file_and_directory(tmp_path):
         dmft.load(tmp_path)
 
 
+_GROUP = "results/abc"  # a result group inside a sweep store (an HDF5 path, not a file)
+
+
 def test_sweep_store_points_to_load_sweep(tmp_path):
     from dmft.sweeps import load_sweep  # noqa: F401 (the function the message names exists)
     from dmft.sweeps.store import STORE_FORMAT
@@ -498,16 +501,16 @@ def test_sweep_store_points_to_load_sweep(tmp_path):
         f.attrs["format"] = STORE_FORMAT
         f.attrs["format_version"] = 1
         tr = _traj(problem=dmft.Problem(target=dmft.Target(lambda z: z[0], K=1, name="z1")))
-        dmft.io.write_group(f.create_group("results/abc"), tr)
+        dmft.io.write_group(f.create_group(_GROUP), tr)
     with pytest.raises(ValueError, match=(
             r"is a sweep store \(format 'dmft.Sweep'\), not one trajectory: read it with "
             r"dmft.sweeps.load_sweep\('.*sweep\.h5'\)")):
         dmft.load(path)
     # a result inside it whose target cannot be imported asks for it through load_sweep
     with h5py.File(path, "r") as f, pytest.raises(ValueError, match=(
-            r"(?s)stored in '/results/abc' of '.*sweep\.h5'.*\nPass them to "
+            r"(?s)stored in '" + re.escape("/" + _GROUP) + r"' of '.*sweep\.h5'.*\nPass them to "
             r"dmft.sweeps.load_sweep\(store, target=dmft.Target\(fn, K=1, name='z1'\)\)")):
-        dmft.io.read_group(f["results/abc"])
+        dmft.io.read_group(f[_GROUP])
 
 
 def test_trajectories_in_groups_are_listed_and_loaded_by_group(tmp_path):
